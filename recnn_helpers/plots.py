@@ -1,0 +1,296 @@
+"""Figures shared by the notebooks, in one style.
+
+Every function returns its matplotlib Figure and, given `save=path`, also writes a PNG there.
+Figures are made with pyplot, so Jupyter shows them at the end of the cell: assign the result
+(`fig = plot_losses(...)`) rather than leaving it as the cell's last expression, or the
+figure is shown twice. Arrays may be numpy arrays or torch tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from itertools import cycle
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from cycler import cycler
+from matplotlib.figure import Figure
+from scipy.signal import lfilter
+from scipy.stats import wasserstein_distance
+
+from recnn_helpers.io import PathLike, atomic_write, to_numpy
+
+__all__ = [
+    "PALETTE",
+    "SAVE_DPI",
+    "plot_losses",
+    "plot_metric_bars",
+    "plot_reconstruction_kde",
+    "plot_similarity_matrices",
+    "set_style",
+    "similarity_matrix",
+    "smooth",
+]
+
+# seaborn's "colorblind" palette, spelled out so that colours do not move with its version.
+PALETTE = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+)
+SAVE_DPI = 120
+METRICS = ("cosine", "dot", "euclidean")
+
+
+def set_style() -> None:
+    """Apply the project style to every later figure; the notebooks call it once after imports."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=list(PALETTE))
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    # Local style so that the helpers' figures look the same whether or not set_style() ran.
+    with (
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook"),
+        mpl.rc_context({"axes.prop_cycle": cycler(color=PALETTE)}),
+    ):
+        yield
+
+
+def _save(fig: Figure, save: PathLike | None) -> None:
+    if save is not None:
+        with atomic_write(save) as tmp:
+            # format given explicitly: the temporary name must not decide it.
+            fig.savefig(tmp, format="png", dpi=SAVE_DPI, bbox_inches="tight")
+
+
+def smooth(values: Any, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average, debiased as TensorBoard does (first output = first input).
+
+    Used by `plot_losses`. Non-finite values stay NaN and are skipped by the average.
+    """
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    x = to_numpy(values).astype(np.float64).ravel()
+    out = np.full_like(x, np.nan)
+    finite = np.isfinite(x)
+    # NB: starting the average at 0 biases early values toward 0; dividing by 1 - w^t
+    # removes that bias (as in Adam), so the curve starts on the first raw value.
+    ema = lfilter([1.0 - weight], [1.0, -weight], x[finite])
+    out[finite] = ema / (1.0 - weight ** np.arange(1, ema.size + 1))
+    return out
+
+
+def _curve(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    # A curve is either the values (x = 0, 1, ...) or a (steps, values) pair for logged
+    # intervals; a 2-tuple of scalars is two values, not a pair.
+    if isinstance(data, tuple) and len(data) == 2 and to_numpy(data[0]).ndim == 1:
+        steps, values = (to_numpy(d).ravel() for d in data)
+        if steps.shape != values.shape:
+            raise ValueError(
+                f"{steps.size} steps but {values.size} values in a (steps, values) curve"
+            )
+        return steps, values
+    values = to_numpy(data).astype(np.float64).ravel()
+    return np.arange(values.size), values
+
+
+def _panels(history: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    nested = [isinstance(v, Mapping) for v in history.values()]
+    if all(nested) and nested:
+        return dict(history)
+    if any(nested):
+        raise ValueError("history mixes panels (dicts) and curves; nest every curve in a panel")
+    return {"": history}
+
+
+def plot_losses(
+    history: Mapping[str, Any],
+    smoothing: float = 0.9,
+    title: str | None = None,
+    save: PathLike | None = None,
+) -> Figure:
+    """Plot smoothed loss curves over the raw ones, one panel per key of a nested history.
+
+    Used by the training sections of the vanilla RL, BCQ and REINFORCE notebooks.
+    `history` is `{"loss": [...]}` (one panel) or `{"value": {"train": [...]}, ...}`; a
+    curve may also be `(steps, values)`.
+    """
+    panels = _panels(history)
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    with _style():
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False, layout="constrained"
+        )
+        for ax, (name, curves) in zip(axes.flat, panels.items(), strict=False):
+            for color, (label, data) in zip(cycle(PALETTE), curves.items()):
+                steps, values = _curve(data)
+                ax.plot(steps, values, color=color, alpha=0.25, linewidth=1)
+                ax.plot(steps, smooth(values, smoothing), color=color, linewidth=2, label=label)
+            ax.set(title=name, xlabel="step", ylabel=name or "loss")
+            ax.legend()
+        for ax in axes.flat[len(panels) :]:
+            ax.set_visible(False)
+        if title:
+            fig.suptitle(title)
+        _save(fig, save)
+    return fig
+
+
+def similarity_matrix(x: Any, metric: str = "cosine") -> np.ndarray:
+    """Pairwise similarities between the rows of `x`: cosine, dot, or euclidean (= -distance).
+
+    Used by `plot_similarity_matrices`, so the notebooks can assert on the matrices it shows.
+    """
+    x = to_numpy(x).astype(np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array (rows = actions), got shape {x.shape}")
+    if metric == "cosine":
+        # Floor the norm so that a zero action gives zeros instead of NaN.
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x @ x.T
+    if metric == "dot":
+        return x @ x.T
+    if metric == "euclidean":
+        sq = np.sum(x**2, axis=1)
+        return -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0))
+    raise ValueError(f"unknown metric {metric!r}; use one of {METRICS}")
+
+
+def plot_similarity_matrices(
+    real_actions: Any,
+    generated_actions: Any,
+    n: int = 50,
+    metric: str = "cosine",
+    save: PathLike | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Heatmaps of pairwise similarities of real next items and generated actions, same scale.
+
+    Used by the distribution checks of the vanilla RL and BCQ notebooks. Rows of the two
+    arrays belong to the same states; the first `n` rows are shown.
+    """
+    real = similarity_matrix(to_numpy(real_actions)[:n], metric)
+    generated = similarity_matrix(to_numpy(generated_actions)[:n], metric)
+    vmin = min(real.min(), generated.min())
+    vmax = max(real.max(), generated.max())
+    with _style():
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+        for ax, matrix, name in zip(
+            axes, (real, generated), ("real next items", "generated actions"), strict=True
+        ):
+            image = ax.imshow(matrix, vmin=vmin, vmax=vmax, cmap="viridis", interpolation="none")
+            ax.set(title=name, xlabel="state", ylabel="state")
+            ax.grid(False)
+        fig.colorbar(image, ax=axes, label=f"{metric} similarity", shrink=0.9)
+        if title:
+            fig.suptitle(title)
+        _save(fig, save)
+    return fig
+
+
+def _errors(name: str, errors: Any) -> np.ndarray:
+    x = to_numpy(errors).astype(np.float64).ravel()
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"reconstruction errors {name!r} are empty or not finite")
+    return x
+
+
+def plot_reconstruction_kde(
+    real_errors: Any,
+    generated_errors: Any | Mapping[str, Any],
+    labels: Sequence[str] = ("real", "generated"),
+    save: PathLike | None = None,
+    title: str | None = None,
+) -> tuple[Figure, dict[str, float]]:
+    """KDE of autoencoder reconstruction errors, real vs generated actions.
+
+    Used by the distribution checks of the vanilla RL and BCQ notebooks. `generated_errors`
+    is one array (named `labels[1]`) or a dict label -> errors. Returns the figure and the
+    Wasserstein distance between the real errors and each generated set.
+    """
+    real = _errors(labels[0], real_errors)
+    if not isinstance(generated_errors, Mapping):
+        generated_errors = {labels[1]: generated_errors}
+    generated = {name: _errors(name, e) for name, e in generated_errors.items()}
+    distances = {name: float(wasserstein_distance(real, e)) for name, e in generated.items()}
+    with _style():
+        fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+        _density(ax, real, PALETTE[0], labels[0])
+        for color, (name, e) in zip(cycle(PALETTE[1:]), generated.items()):
+            _density(ax, e, color, f"{name} (W = {distances[name]:.3g})")
+        ax.set(xlabel="reconstruction error", ylabel="density")
+        ax.set_title(title or "Autoencoder reconstruction error (W = Wasserstein distance to real)")
+        ax.legend()
+        _save(fig, save)
+    return fig, distances
+
+
+def _density(ax: plt.Axes, x: np.ndarray, color: str, label: str) -> None:
+    if np.ptp(x) == 0:
+        # A collapsed generator gives one repeated error; a KDE of it is undefined, so mark it.
+        ax.axvline(x[0], color=color, linewidth=2, label=label)
+        return
+    # cut=0: errors are non-negative, so the density must not spill below the data.
+    sns.kdeplot(x=x, ax=ax, color=color, fill=True, alpha=0.3, cut=0, label=label)
+
+
+def plot_metric_bars(
+    results: Mapping[str, Mapping[str, float]],
+    metrics: Sequence[str] = ("HR@10", "NDCG@10"),
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    save: PathLike | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Grouped bars: one group per metric, one bar per model; `errors` are 95% half-widths.
+
+    Used by the results notebook and the evaluation sections of the vanilla RL, BCQ and
+    REINFORCE notebooks. `results` is model -> metric -> value.
+    """
+    models = list(results)
+    values = _metric_table(results, models, metrics, "results")
+    err = None if errors is None else _metric_table(errors, models, metrics, "errors")
+    width = 0.8 / max(len(models), 1)
+    x = np.arange(len(metrics))
+    with _style():
+        fig, ax = plt.subplots(
+            figsize=(max(6, 1.2 * len(metrics) * (1 + 0.4 * len(models))), 4.2),
+            layout="constrained",
+        )
+        for i, (model, color) in enumerate(zip(models, cycle(PALETTE))):
+            offset = (i - (len(models) - 1) / 2) * width
+            yerr = None if err is None else err[i]
+            ax.bar(x + offset, values[i], width, yerr=yerr, capsize=3, color=color, label=model)
+        ax.set_xticks(x, metrics)
+        ax.set(ylabel="score", title=title)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        _save(fig, save)
+    return fig
+
+
+def _metric_table(
+    table: Mapping[str, Mapping[str, float]], models: list[str], metrics: Sequence[str], name: str
+) -> np.ndarray:
+    for model in models:
+        if model not in table:
+            raise KeyError(f"{name} has no entry for model {model!r}")
+        missing = [m for m in metrics if m not in table[model]]
+        if missing:
+            raise KeyError(
+                f"{name}[{model!r}] lacks {missing}; it has {sorted(table[model])}. "
+                "Pass metrics= with names that every model reports"
+            )
+    return np.array([[float(table[model][m]) for m in metrics] for model in models])

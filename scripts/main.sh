@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Main job: run every notebook under notebooks/ in full mode, in place, which regenerates
+# res/; then the README results table and, with RECNN_BENCH=1, the environment benchmark.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+
+bash scripts/setup.sh
+unset RECNN_SMOKE
+
+notebooks=()
+if [[ -d notebooks ]]; then
+    mapfile -t notebooks < <(find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' |
+        LC_ALL=C sort)
+fi
+echo "main.sh: ${#notebooks[@]} notebook(s)"
+
+for notebook in "${notebooks[@]}"; do
+    t0=$SECONDS
+    .venv/bin/python -m jupyter nbconvert --to notebook --execute --inplace \
+        --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 "$notebook"
+    echo "main.sh: $notebook took $((SECONDS - t0)) s"
+done
+
+if [[ -f scripts/make_readme_table.py ]]; then
+    .venv/bin/python scripts/make_readme_table.py
+fi
+
+if [[ "${RECNN_BENCH:-0}" == 1 && -f benchmarks/bench_env.py ]]; then
+    .venv/bin/python benchmarks/bench_env.py
+fi
+
+echo "main.sh: total $((SECONDS - start)) s"
