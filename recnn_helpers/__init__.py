@@ -1,3 +1,34 @@
-"""Small shared helpers for the recnn notebooks: data, environment, evaluation, plots, IO."""
+"""Small shared helpers for the recnn notebooks: data, environments, evaluation, plots, I/O.
+
+Every notebook starts with ``SMOKE = smoke_mode()`` and ``seed_everything(args.seed)`` and
+writes its figures under ``RES_DIR`` and its TensorBoard runs under ``RUNS_DIR``.
+"""
+
+import os
+import random
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+ROOT = Path(__file__).resolve().parent.parent
+RES_DIR = ROOT / "res"
+RESULTS_DIR = RES_DIR / "results"
+RUNS_DIR = ROOT / "runs"
+
+
+def smoke_mode() -> bool:
+    """True when ``RECNN_SMOKE=1`` (CI): notebooks shrink steps and data, skip no stage."""
+    return os.environ.get("RECNN_SMOKE", "0") == "1"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
