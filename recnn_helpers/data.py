@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -212,7 +211,7 @@ def _load_ml100k_grouplens(folder: Path) -> MovieLens:
     _require_files(folder, ["u.data", "u.item"], "ml-100k")
     data = folder / "u.data"
     ratings = _read_table(data, sep="\t", header=None, names=list(RATING_COLUMNS))
-    ratings = validate_ratings(ratings, source=data, scale=RATING_SCALES["ml-100k"])
+    ratings = validate_ratings(ratings, data, RATING_SCALES["ml-100k"], header_rows=0)
     item_file = folder / "u.item"
     raw = pd.read_csv(item_file, sep="|", header=None, encoding="latin-1", dtype=str,
                       keep_default_na=False)  # fmt: skip
@@ -236,7 +235,7 @@ def _load_ml1m(folder: Path) -> MovieLens:
     _require_files(folder, ["ratings.dat", "movies.dat"], "ml-1m")
     path = folder / "ratings.dat"
     ratings = _read_table(path, sep="::", header=None, names=list(RATING_COLUMNS))
-    ratings = validate_ratings(ratings, source=path, scale=RATING_SCALES["ml-1m"])
+    ratings = validate_ratings(ratings, path, RATING_SCALES["ml-1m"], header_rows=0)
     movies = folder / "movies.dat"
     raw = pd.read_csv(movies, sep="::", header=None, engine="python", encoding="latin-1",
                       dtype=str, keep_default_na=False)  # fmt: skip
@@ -294,7 +293,10 @@ def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
             return pd.read_csv(path, sep=sep, header=header, names=names, engine="pyarrow")
         except Exception as exc:  # pyarrow's message lacks the fix; fall back for details
             log.debug("pyarrow could not parse %s (%s); using the python parser", path, exc)
-    return pd.read_csv(path, sep=sep, header=header, names=names, engine="python", dtype=str)
+    try:
+        return pd.read_csv(path, sep=sep, header=header, names=names, engine="python", dtype=str)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: {exc}. Fix that line so it has the file's columns.") from exc
 
 
 def load_ratings(
@@ -302,12 +304,15 @@ def load_ratings(
     columns: dict[str, str] | None = None,
     sep: str = ",",
     scale: tuple[float, float, float] | None = None,
+    ignore: list[str] | tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Load any ratings CSV; ``columns`` maps our names to the file's, e.g.
     ``{"user_id": "userId", "item_id": "movieId", "rating": "rating", "timestamp": "ts"}``.
 
     Returns the validated frame with columns ``user_id, item_id, rating, timestamp`` in the
     file's row order. ``scale = (min, max, step)`` checks the rating values when given.
+    Columns that are neither mapped nor listed in ``ignore`` are an error (a misspelt
+    mapping would otherwise read the wrong column).
     """
     path = Path(path)
     if not path.is_file():
@@ -324,6 +329,12 @@ def load_ratings(
             f"{path}: missing column(s) {', '.join(missing)}; the file has "
             f"{list(frame.columns)}. Pass columns={{'user_id': ..., 'item_id': ..., "
             f"'rating': ..., 'timestamp': ...}} naming the file's columns."
+        )
+    extra = [c for c in frame.columns if c not in columns.values() and c not in ignore]
+    if extra:
+        raise DataError(
+            f"{path}: unexpected column(s) {extra}; map them in columns={{...}} or pass "
+            f"ignore={extra} to load_ratings."
         )
     frame = frame[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
     return validate_ratings(frame, source=path, scale=scale)
@@ -379,7 +390,9 @@ def validate_ratings(
     if scale is not None:
         low, high, step = scale
         r = out["rating"]
-        off = (r < low) | (r > high) | (np.abs((r - low) / step - np.round((r - low) / step)) > 1e-6)
+        off = (
+            (r < low) | (r > high) | (np.abs((r - low) / step - np.round((r - low) / step)) > 1e-6)
+        )
         if off.any():
             row = np.flatnonzero(off)[0]
             raise DataError(
@@ -523,7 +536,7 @@ def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -
     # One stable argsort on a combined key: user index major, timestamp minor.
     ts = ratings["timestamp"].to_numpy()
     ts_rank = np.unique(ts, return_inverse=True)[1]
-    order = np.argsort(user_index * (int(ts_rank.max()) + 1) + ts_rank, kind="stable")
+    order = np.argsort(user_index * (int(ts_rank.max(initial=0)) + 1) + ts_rank, kind="stable")
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(user_index, minlength=len(user_ids)), out=offsets[1:])
     return Interactions(

@@ -42,9 +42,7 @@ class _Env:
     def __init__(self, data, item_embeddings, batch_size, seed, device, rating_scale):
         self.device = torch.device(device) if device is not None else default_device()
         self.data = data
-        self.item_embeddings = torch.as_tensor(item_embeddings, dtype=torch.float32).to(
-            self.device
-        )
+        self.item_embeddings = torch.as_tensor(item_embeddings, dtype=torch.float32).to(self.device)
         if self.item_embeddings.shape[0] != data.num_items:
             raise ValueError(
                 f"item_embeddings has {self.item_embeddings.shape[0]} rows but the data has "

@@ -77,8 +77,9 @@ def _ranks_and_topk(
     masked[rows, targets] = False  # a re-consumed target stays rankable
     target_score = scores[rows, targets]
     ranks = ((scores >= target_score[:, None]) & ~masked).sum(1)
-    top = scores.masked_fill(masked, -math.inf).topk(k, dim=1).indices
-    return ranks, top
+    top = scores.masked_fill(masked, -math.inf).topk(min(k, scores.shape[1]), dim=1)
+    # A user with fewer than k unmasked items gets a shorter list: -1 marks the empty slots.
+    return ranks, torch.where(torch.isfinite(top.values), top.indices, -1)
 
 
 @torch.no_grad()
@@ -133,15 +134,18 @@ def evaluate(
         targets = torch.as_tensor(targets_all[users], device=device)
         ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax)
         top10 = top[:, :10]
+        filled = top10 >= 0
+        n = filled.sum(1)
         ranks_all.append(ranks.cpu())
-        recommended.append(top10.cpu())
-        novelty.append(self_information[top10].mean(1).cpu())
+        recommended.append(top10[filled].cpu())
+        info = torch.where(filled, self_information[top10.clamp(min=0)], 0.0)
+        novelty.append((info.sum(1) / n.clamp(min=1)).cpu())
         if item_embeddings is not None:
-            e = unit[top10]
+            e = unit[top10.clamp(min=0)] * filled.unsqueeze(-1)
             sim = e @ e.transpose(1, 2)
-            n = sim.shape[1]
-            off_diagonal = (sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))
-            diversity.append((1 - off_diagonal).cpu())
+            pairs = (n * (n - 1)).clamp(min=1)
+            off_diagonal = (sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / pairs
+            diversity.append(torch.where(n > 1, 1 - off_diagonal, 0.0).cpu())
 
     ranks = torch.cat(ranks_all).double()
     metrics = {}
