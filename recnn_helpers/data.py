@@ -289,6 +289,10 @@ def _check_items(items: pd.DataFrame, source: Path) -> pd.DataFrame:
 def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
     """Read a ratings table fast (pyarrow for one-character separators)."""
     if len(sep) == 1:
+        if header == 0 and names is None:
+            frame = _read_numeric_csv(path, sep)
+            if frame is not None:
+                return frame
         try:
             return pd.read_csv(path, sep=sep, header=header, names=names, engine="pyarrow")
         except Exception as exc:  # pyarrow's message lacks the fix; fall back for details
@@ -297,6 +301,64 @@ def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, header=header, names=names, engine="python", dtype=str)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: {exc}. Fix that line so it has the file's columns.") from exc
+
+
+# Suffixes for which pandas would decompress; _read_numeric_csv leaves those to pandas.
+_COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar", ".tgz"}
+
+
+def _read_numeric_csv(path: Path, sep: str) -> pd.DataFrame | None:
+    """``pd.read_csv(path, sep=sep, engine="pyarrow")`` for the common case in less than half
+    the memory: a plain file with a header whose columns all hold integers or floats, with no
+    empty or NA cells. pyarrow streams it block by block straight into one numpy array per
+    column (its table reader peaks at twice the table, and pandas then copies the table).
+
+    Returns None for anything else (text or missing values, a type that changes after the
+    first block, duplicated or empty column names, compressed files), and the caller reads
+    the file with pandas as before; where this succeeds, pandas gives the same columns,
+    values and dtypes.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    if _COMPRESSED & {s.lower() for s in path.suffixes}:
+        return None
+    strict = pacsv.ConvertOptions(null_values=[], strings_can_be_null=False,
+                                  quoted_strings_can_be_null=False)  # fmt: skip
+    try:
+        with pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=sep),
+                            convert_options=strict) as reader:  # fmt: skip
+            names, types = reader.schema.names, reader.schema.types
+            plain = all(t in (pa.int64(), pa.float64()) for t in types)
+            if not plain or not names or "" in names or len(set(names)) < len(names):
+                return None
+            rows = _count_rows(path)
+            columns = [np.empty(rows, dtype=t.to_pandas_dtype()) for t in types]
+            n = 0
+            for batch in reader:
+                if n + batch.num_rows > rows:
+                    return None
+                for out, array in zip(columns, batch.columns, strict=True):
+                    out[n : n + batch.num_rows] = array.to_numpy()
+                n += batch.num_rows
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        log.debug("streaming %s failed (%s); reading it with pandas", path, exc)
+        return None
+    if n < rows:  # blank lines
+        columns = [c[:n].copy() for c in columns]
+    return pd.DataFrame(dict(zip(names, columns, strict=True)), copy=False)
+
+
+def _count_rows(path: Path) -> int:
+    """Lines after the header (an upper bound on the rows: blank lines are skipped)."""
+    newlines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(newlines - (last == b"\n"), 0)
 
 
 def load_ratings(
@@ -367,6 +429,9 @@ def validate_ratings(
     out = {}
     for col in RATING_COLUMNS:
         values = frame[col]
+        if col != "rating" and (exact := _plain_integers(values)) is not None:
+            out[col] = exact  # what the float64 checks below would pass unchanged
+            continue
         if not pd.api.types.is_numeric_dtype(values):
             values = pd.to_numeric(values, errors="coerce")
         array = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -390,41 +455,89 @@ def validate_ratings(
     if scale is not None:
         low, high, step = scale
         r = out["rating"]
-        off = (
-            (r < low) | (r > high) | (np.abs((r - low) / step - np.round((r - low) / step)) > 1e-6)
-        )
+        # |(r - low) / step - round(...)| > 1e-6, computed in place (no full-size temporaries)
+        steps = r - low
+        steps /= step
+        frac = np.round(steps)
+        np.subtract(steps, frac, out=frac)
+        off = np.abs(frac, out=frac) > 1e-6
+        del steps, frac
+        off |= r < low
+        off |= r > high
         if off.any():
             row = np.flatnonzero(off)[0]
             raise DataError(
                 f"{source}: line {line(row)}, column 'rating': {r[row]} is outside the scale "
                 f"{low}..{high} in steps of {step} ({int(off.sum())} such rows)."
             )
+    # Fresh arrays (astype copies), kept as they are: copy=False skips pandas' consolidation.
     ratings = pd.DataFrame(
         {
-            "user_id": out["user_id"].astype(np.int64),
-            "item_id": out["item_id"].astype(np.int64),
-            "rating": out["rating"].astype(np.float32),
-            "timestamp": out["timestamp"].astype(np.int64),
-        }
+            "user_id": out.pop("user_id").astype(np.int64),
+            "item_id": out.pop("item_id").astype(np.int64),
+            "rating": out.pop("rating").astype(np.float32),
+            "timestamp": out.pop("timestamp").astype(np.int64),
+        },
+        copy=False,
     )
     _check_duplicates(ratings, source, line)
     return ratings
 
 
+def _plain_integers(values: pd.Series) -> np.ndarray | None:
+    """The values of a numpy integer column lying in [0, 2**53] (exact as float64, so the
+    general checks would pass them and round-trip them unchanged); None otherwise."""
+    if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iu" or not len(values):
+        return None
+    array = values.to_numpy()
+    return array if array.min() >= 0 and array.max() <= 2**53 else None
+
+
 def _check_duplicates(ratings: pd.DataFrame, source, line) -> None:
-    """Raise on repeated (user, item, timestamp) rows, found by one stable sort."""
+    """Raise on repeated (user, item, timestamp) rows, found by one stable sort.
+
+    Only rows whose (user, item) pair repeats can repeat a triple: one plain sort of a
+    combined pair key finds them, and the stable sort runs on those rows alone (on all rows
+    when the ids are too large to combine). The first pair reported and the count are the
+    same either way: restricting a stable sort to a subset keeps the subset's order.
+    """
     user, item, ts = (ratings[c].to_numpy() for c in ("user_id", "item_id", "timestamp"))
+    rows = _rows_with_repeated_pair(user, item)
+    if rows is not None:
+        if not len(rows):
+            return
+        user, item, ts = user[rows], item[rows], ts[rows]
     order = np.lexsort((item, ts, user))
     u, i, t = user[order], item[order], ts[order]
     same = (u[1:] == u[:-1]) & (i[1:] == i[:-1]) & (t[1:] == t[:-1])
     if same.any():
         k = np.flatnonzero(same)[0]
         first, second = sorted((order[k], order[k + 1]))
+        if rows is not None:
+            first, second = rows[first], rows[second]
         raise DataError(
             f"{source}: lines {line(first)} and {line(second)} repeat user {u[k]}, item "
             f"{i[k]}, timestamp {t[k]} ({int(same.sum())} repeated rows). Remove the "
             "duplicates, keeping the rating you trust."
         )
+
+
+def _rows_with_repeated_pair(user: np.ndarray, item: np.ndarray) -> np.ndarray | None:
+    """Sorted indices of the rows whose (user, item) pair occurs more than once, or None when
+    ``user * (max item + 1) + item`` could overflow int64 (non-negative int64 ids)."""
+    if len(user) < 2:
+        return np.empty(0, dtype=np.int64)
+    width = int(item.max()) + 1
+    if (int(user.max()) + 1) * width > 2**63:
+        return None
+    key = user * width + item
+    key.sort()
+    repeated = key[1:][key[1:] == key[:-1]]
+    if not len(repeated):
+        return np.empty(0, dtype=np.int64)
+    key = user * width + item
+    at = np.minimum(np.searchsorted(repeated, key), len(repeated) - 1)
+    return np.flatnonzero(repeated[at] == key)
 
 
 # --------------------------------------------------------------------------- sequences
@@ -483,8 +596,9 @@ class Interactions:
             raise ValueError("prefix lengths must lie between 0 and each user's length")
         offsets = np.zeros(self.num_users + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        keep = np.arange(len(self)) - np.repeat(self.offsets[:-1], self.lengths)
-        keep = keep < np.repeat(lengths, self.lengths)
+        # Per user: lengths[u] times True, then the rest of the user's rows False.
+        runs = np.stack([lengths, self.lengths - lengths], axis=1).ravel()
+        keep = np.repeat(np.tile(np.array([True, False]), self.num_users), runs)
         return Interactions(offsets, self.items[keep], self.ratings[keep],
                             self.timestamps[keep], self.user_ids, self.item_ids)  # fmt: skip
 
@@ -500,8 +614,14 @@ class Interactions:
 
     def item_counts(self) -> np.ndarray:
         """How many distinct users interacted with each item (int64 [num_items])."""
-        key = np.unique(self.users * self.num_items + self.items)
-        return np.bincount(key % self.num_items, minlength=self.num_items)
+        # Distinct (user, item) keys by one in-place sort: np.unique is far slower here.
+        key = self.users
+        key *= self.num_items
+        key += self.items
+        key.sort()
+        first = np.ones(len(key), dtype=bool)
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        return np.bincount(key[first] % self.num_items, minlength=self.num_items)
 
 
 def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -> Interactions:
@@ -514,17 +634,14 @@ def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -
     """
     user_raw = ratings["user_id"].to_numpy()
     item_raw = ratings["item_id"].to_numpy()
-    user_ids, user_index = np.unique(user_raw, return_inverse=True)
+    user_ids, user_index = _factorize(user_raw)
     if item_ids is None:
-        item_ids, item_index = np.unique(item_raw, return_inverse=True)
+        item_ids, item_index = _factorize(item_raw)
     else:
         item_ids = np.asarray(item_ids, dtype=np.int64)
         if np.any(np.diff(item_ids) <= 0):
             raise ValueError("item_ids must be sorted and unique")
-        item_index = np.searchsorted(item_ids, item_raw)
-        unknown = (item_index >= len(item_ids)) | (
-            item_ids[np.minimum(item_index, len(item_ids) - 1)] != item_raw
-        )
+        item_index, unknown = _catalogue_index(item_ids, item_raw)
         if unknown.any():
             first = np.flatnonzero(unknown)[0]
             raise DataError(
@@ -533,20 +650,77 @@ def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -
                 f"{len(np.unique(item_raw[unknown]))} unknown items). Add those items to the "
                 "items file or remove their ratings."
             )
-    # One stable argsort on a combined key: user index major, timestamp minor.
     ts = ratings["timestamp"].to_numpy()
-    ts_rank = np.unique(ts, return_inverse=True)[1]
-    order = np.argsort(user_index * (int(ts_rank.max(initial=0)) + 1) + ts_rank, kind="stable")
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(user_index, minlength=len(user_ids)), out=offsets[1:])
+    order = _user_time_order(user_index, len(user_ids), ts)
+    del user_index
+    # Each gather makes a fresh array, so the casts need not copy again.
     return Interactions(
         offsets=offsets,
-        items=item_index[order].astype(np.int32),
-        ratings=ratings["rating"].to_numpy()[order].astype(np.float32),
-        timestamps=ts[order].astype(np.int64),
+        items=item_index[order].astype(np.int32, copy=False),
+        ratings=ratings["rating"].to_numpy()[order].astype(np.float32, copy=False),
+        timestamps=ts[order].astype(np.int64, copy=False),
         user_ids=user_ids.astype(np.int64),
         item_ids=np.asarray(item_ids, dtype=np.int64),
     )
+
+
+def _small_ids(values: np.ndarray, *more: np.ndarray) -> int | None:
+    """The largest value when all are non-negative integers small enough for a lookup table
+    (at most a few times the number of rows, or 2**20); None otherwise."""
+    arrays = (values, *more)
+    if any(a.dtype.kind not in "iu" or not len(a) for a in arrays):
+        return None
+    if any(a.min() < 0 for a in arrays):
+        return None
+    high = max(int(a.max()) for a in arrays)
+    return high if high < max(2 * len(values), 1 << 20) else None
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``; for small non-negative integer ids by a
+    presence table instead of a sort (linear time)."""
+    high = _small_ids(values)
+    if high is None:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(high + 1, dtype=bool)
+    present[values] = True
+    index = np.cumsum(present, dtype=np.int64)
+    index -= 1
+    return np.flatnonzero(present).astype(values.dtype), index[values]
+
+
+def _catalogue_index(item_ids: np.ndarray, item_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each raw id in the sorted catalogue ``item_ids``, mask of ids not in it); by a
+    lookup table for small non-negative ids, else by binary search."""
+    high = _small_ids(item_raw, item_ids) if len(item_ids) else None
+    if high is not None:
+        table = np.full(high + 1, -1, dtype=np.int32 if len(item_ids) < 2**31 else np.int64)
+        table[item_ids] = np.arange(len(item_ids))
+        index = table[item_raw]
+        return index, index < 0
+    index = np.searchsorted(item_ids, item_raw)
+    unknown = (index >= len(item_ids)) | (
+        item_ids[np.minimum(index, len(item_ids) - 1)] != item_raw
+    )
+    return index, unknown
+
+
+def _user_time_order(user_index: np.ndarray, num_users: int, ts: np.ndarray) -> np.ndarray:
+    """One stable argsort on a combined key: user index major, timestamp minor (rows with
+    equal timestamps keep their order). Integer timestamps enter as ``ts - min(ts)``; others,
+    or spans too wide for int64, as their rank among the distinct timestamps."""
+    if ts.dtype.kind in "iu" and len(ts):
+        low, high = int(ts.min()), int(ts.max())
+        span = high - low + 1
+        if high < 2**63 and num_users * span < 2**63:
+            key = ts.astype(np.int64)
+            key -= low
+            key += user_index * span
+            return np.argsort(key, kind="stable")
+    ts_rank = np.unique(ts, return_inverse=True)[1]
+    return np.argsort(user_index * (int(ts_rank.max(initial=0)) + 1) + ts_rank, kind="stable")
 
 
 # --------------------------------------------------------------------------- splits

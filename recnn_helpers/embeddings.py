@@ -5,8 +5,11 @@ Building blocks (notebook 0 teaches them; every agent notebook loads the result)
 - **text**: all-MiniLM-L6-v2 sentence embeddings of "Title (year): genres" (384-d, reduced
   to ``dim`` by PCA for the ``text`` kind);
 - **graph**: items linked through the ML-100K knowledge graph (directors, actors, studios,
-  genres...): a TF-IDF-weighted item-entity matrix reduced by truncated SVD;
-- **content**: text + graph + genres + year, standardised and reduced to ``dim`` by PCA;
+  genres...): a TF-IDF-weighted item-entity matrix reduced by truncated SVD. NB: RecBole's
+  ``ml-100k.link`` pairs item ids with the entities of *other* movies (its sequel edges join
+  Event Horizon to Savage Nights; notebook 0 shows the check), so on ML-100K this kind is
+  noise and is kept out of the content features until the links are repaired;
+- **content**: text + genres + year, standardised and reduced to ``dim`` by PCA;
 - **collaborative**: truncated SVD of the *train part only* of the user-item matrix
   (binary, degree-normalised ``D_u^-1/2 X D_i^-1/2``; item vectors ``V S^1/2``);
 - **hybrid** (what the agents act in): a ridge regression fitted on rated items maps
@@ -41,7 +44,7 @@ from .io import load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 KINDS = ("text", "graph", "content", "collaborative", "hybrid")
 HYBRID_SHRINKAGE = 5.0  # pseudo-count of the mapped vector in the hybrid blend
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0)
@@ -138,10 +141,10 @@ def genre_matrix(items: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return dummies.to_numpy(dtype=np.float32), list(dummies.columns)
 
 
-def raw_content(text: np.ndarray, graph: np.ndarray, genres: np.ndarray, year) -> np.ndarray:
-    """Text, graph, genres and year side by side, before standardisation."""
+def raw_content(text: np.ndarray, genres: np.ndarray, year) -> np.ndarray:
+    """Text, genres and year side by side, before standardisation."""
     year = np.asarray(year, dtype=np.float64)[:, None]
-    return np.hstack([text, graph, genres, year]).astype(np.float64)
+    return np.hstack([text, genres, year]).astype(np.float64)
 
 
 @dataclass
@@ -273,8 +276,8 @@ def build_embeddings(
     else:  # ML-1M / ML-20M ship no graph: the graph block is empty
         graph = np.zeros((len(items), dim))
     genres, genre_names = genre_matrix(items)
-    raw = raw_content(text, graph, genres, item_years(items))
-    scaler = FeatureScaler.fit(raw, [text.shape[1], graph.shape[1], genres.shape[1], 1])
+    raw = raw_content(text, genres, item_years(items))
+    scaler = FeatureScaler.fit(raw, [text.shape[1], genres.shape[1], 1])
     features = scaler(raw)
     counts = train.item_counts()
     collaborative = _unit_mean_norm(collaborative_embeddings(train, dim, seed))
@@ -397,13 +400,11 @@ def embed_new_items(
     seed: int = 0,
     holdout: np.ndarray | None = None,
     data_dir: str | Path | None = None,
-    graph: np.ndarray | None = None,
 ) -> np.ndarray:
     """Embed items never rated (columns ``title``, ``year``, ``genres`` as "A|B", optional
     ``tags``) into the hybrid space through the content map fitted on ``dataset``.
 
-    ``graph`` rows may be given for items linked into the knowledge graph; otherwise that
-    block is zero (a typed description has no graph). Features are standardised with the
+    Features are standardised with the
     catalogue's statistics, so a new item lands on the same scale as an unrated catalogue
     item (whose hybrid row is exactly its mapped vector).
     """
@@ -415,9 +416,31 @@ def embed_new_items(
         raise ValueError(f"unknown genre(s) {unknown}; use genres among {names}")
     genres = np.array([[g in gs for g in names] for gs in given], dtype=np.float32)
     text = encode_texts(item_texts(items))
-    graph = np.zeros((len(items), dim)) if graph is None else np.asarray(graph)
-    raw = raw_content(text, graph, genres, item_years(items, float(fitted["median_year"])))
+    raw = raw_content(text, genres, item_years(items, float(fitted["median_year"])))
     scaler = FeatureScaler(fitted["scaler_mean"], fitted["scaler_std"], fitted["scaler_weight"])
     alpha = float(fitted["map_alpha"])
     content_map = ContentMap(fitted["map_coef"], fitted["map_intercept"], alpha)
     return content_map(scaler(raw)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_items(embedding: np.ndarray, k: int = 10) -> np.ndarray:
+    """``[num_items, k]``: each item's ``k`` most cosine-similar items, itself excluded."""
+    u = unit_rows(embedding)
+    similarity = u @ u.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def genre_agreement(neighbours: np.ndarray, genres: np.ndarray) -> float:
+    """Share of an item's neighbours (``nearest_items``) sharing at least one genre with it
+    (``genres``: the one-hot matrix of ``genre_matrix``), averaged over the catalogue."""
+    shares = (genres @ genres.T) > 0
+    return float(shares[np.arange(len(neighbours))[:, None], neighbours].mean())

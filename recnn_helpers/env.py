@@ -131,14 +131,20 @@ class FrameEnv(_Env):
 
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         pos = self.positions[idx].unsqueeze(1) + self._window
-        items, ratings = self._items[pos], self._ratings[pos]
+        # index_select is several times faster than advanced indexing (``x[pos]``) for these
+        # gathers; pos and items are valid indices by construction. The window's embeddings
+        # are gathered once and shared by state, action and next_state.
+        items = self._items.index_select(0, pos.flatten()).view(pos.shape)
+        ratings = self._ratings.index_select(0, pos.flatten()).view(pos.shape)
         f = self.frame_size
+        dim = self.item_embeddings.shape[1]
+        emb = self.item_embeddings.index_select(0, items.flatten()).view(*items.shape, dim)
         return {
-            "state": self.state(items[:, :f], ratings[:, :f]),
-            "action": self.item_embeddings[items[:, f]],
+            "state": torch.cat([emb[:, :f].flatten(1), ratings[:, :f]], dim=1),
+            "action": emb[:, f].clone(memory_format=torch.contiguous_format),
             "action_id": items[:, f],
             "reward": ratings[:, f],
-            "next_state": self.state(items[:, 1:], ratings[:, 1:]),
+            "next_state": torch.cat([emb[:, 1:].flatten(1), ratings[:, 1:]], dim=1),
             "done": self.done[idx].float(),
             "items": items,
             "ratings": ratings,

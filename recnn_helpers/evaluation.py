@@ -54,11 +54,17 @@ def history_batch(
     width = max(int(lengths.max(initial=0)), 1)
     col = np.arange(width)
     mask = col[None, :] >= (width - lengths)[:, None]
-    # Position of column c for user u: end_u - width + c (only read where mask is True).
-    pos = data.offsets[users + 1][:, None] - width + col[None, :]
-    pos = np.where(mask, pos, 0)
-    items = np.where(mask, data.items[pos], 0)
-    ratings = np.where(mask, data.ratings[pos], 0.0)
+    # Only the real cells are gathered (one user's long history must not cost B * width):
+    # the j-th of row r's lengths[r] items is data position end_u - lengths[r] + j, and goes
+    # to column width - lengths[r] + j.
+    before = np.cumsum(lengths) - lengths  # cells of the rows above
+    j = np.arange(int(lengths.sum())) - np.repeat(before, lengths)
+    src = np.repeat(data.offsets[users + 1] - lengths, lengths) + j
+    rows, cols = np.repeat(np.arange(len(users)), lengths), np.repeat(width - lengths, lengths) + j
+    items = np.zeros((len(users), width), dtype=np.int64)
+    items[rows, cols] = data.items[src]
+    ratings = np.zeros((len(users), width), dtype=np.float32)
+    ratings[rows, cols] = data.ratings[src]
 
     def t(x, dtype):
         return torch.as_tensor(x, dtype=dtype, device=device)
@@ -68,16 +74,29 @@ def history_batch(
 
 
 def _ranks_and_topk(
-    scores: torch.Tensor, targets: torch.Tensor, hist_rows, hist_cols, k: int
+    scores: torch.Tensor, targets: torch.Tensor, hist_rows, hist_cols, k: int, out=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pessimistic 1-based rank of each target among unmasked items, and the top-k lists."""
+    """Pessimistic 1-based rank of each target among unmasked items, and the top-k lists.
+
+    ``out`` (optional, the shape of ``scores``) is scratch space for the masked scores, so
+    that a loop over batches reuses one buffer instead of allocating one per batch.
+    """
     masked = torch.zeros_like(scores, dtype=torch.bool)
     masked[hist_rows, hist_cols] = True
     rows = torch.arange(len(targets), device=scores.device)
     masked[rows, targets] = False  # a re-consumed target stays rankable
     target_score = scores[rows, targets]
-    ranks = ((scores >= target_score[:, None]) & ~masked).sum(1)
-    top = scores.masked_fill(masked, -math.inf).topk(min(k, scores.shape[1]), dim=1)
+    minus_inf = torch.tensor(-math.inf, dtype=scores.dtype, device=scores.device)
+    filled = torch.where(masked, minus_inf, scores, out=out)
+    # Count unmasked items scoring >= the target. Masked items hold -inf in ``filled``, so
+    # they count only against a -inf target: those rows give them back. (int32: a bool sum
+    # in the default int64 is an order of magnitude slower on CPU.)
+    ranks = (filled >= target_score[:, None]).sum(1, dtype=torch.int32)
+    at_minus_inf = target_score == -math.inf
+    if at_minus_inf.any():
+        ranks -= torch.where(at_minus_inf, masked.sum(1, dtype=torch.int32), 0)
+    ranks = ranks.long()
+    top = filled.topk(min(k, scores.shape[1]), dim=1)
     # A user with fewer than k unmasked items gets a shorter list: -1 marks the empty slots.
     return ranks, torch.where(torch.isfinite(top.values), top.indices, -1)
 
@@ -116,6 +135,7 @@ def evaluate(
 
     ranks_all, novelty, diversity, recommended = [], [], [], []
     kmax = max(KS)
+    scratch = torch.empty(min(batch_size, split.num_users), num_items, device=device)
     for start in range(0, split.num_users, batch_size):
         users = np.arange(start, min(start + batch_size, split.num_users))
         batch = history_batch(history, users, max_history, device)
@@ -125,14 +145,16 @@ def evaluate(
                 f"score_fn returned shape {tuple(scores.shape)}, expected "
                 f"({len(users)}, {num_items}): one score per item of the catalogue per user"
             )
-        if torch.isnan(scores).any():
+        # One reduction rules NaN out: a NaN anywhere makes the sum NaN (so may inf - inf).
+        if torch.isnan(scores.sum()) and torch.isnan(scores).any():
             bad = int(torch.isnan(scores).any(1).nonzero()[0])
             raise ValueError(f"score_fn returned NaN scores (first for user index {users[bad]})")
         lo, hi = history.offsets[users[0]], history.offsets[users[-1] + 1]
         rows = torch.as_tensor(np.repeat(np.arange(len(users)), history.lengths[users]))
         cols = torch.as_tensor(history.items[lo:hi].astype(np.int64))
         targets = torch.as_tensor(targets_all[users], device=device)
-        ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax)
+        ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax,
+                                     out=scratch[: len(users)])  # fmt: skip
         top10 = top[:, :10]
         filled = top10 >= 0
         n = filled.sum(1)
@@ -215,3 +237,26 @@ def ndcg_from_ranks(ranks: np.ndarray, k: int = 10) -> np.ndarray:
     """Per-user NDCG@k from 1-based pessimistic ranks (for intervals and paired tests)."""
     ranks = np.asarray(ranks, dtype=np.float64)
     return np.where(ranks <= k, 1 / np.log2(ranks + 1), 0.0)
+
+
+def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
+    """Score = similarity to the mean embedding of the user's history (a baseline that
+    learns nothing; notebook 0 and the results notebook put it next to the agents)."""
+    table = torch.as_tensor(item_embeddings, dtype=torch.float32)
+
+    def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        e = table[history.items] * history.mask.unsqueeze(-1)
+        mean = e.sum(1) / history.lengths.clamp(min=1).unsqueeze(1)
+        return scores_from_actions(mean, table, similarity)
+
+    return score
+
+
+def last_item_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
+    """Score = similarity to the embedding of the user's last item (item-kNN on one item)."""
+    table = torch.as_tensor(item_embeddings, dtype=torch.float32)
+
+    def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        return scores_from_actions(table[history.items[:, -1]], table, similarity)
+
+    return score

@@ -9,9 +9,12 @@ import torch
 
 from recnn_helpers.data import leave_one_out, to_interactions
 from recnn_helpers.evaluation import (
+    History,
     bootstrap_interval,
     evaluate,
     history_batch,
+    last_item_scorer,
+    mean_of_history_scorer,
     ndcg_from_ranks,
     popularity_scorer,
     random_scorer,
@@ -230,3 +233,18 @@ def test_ndcg_from_ranks():
     np.testing.assert_allclose(
         ndcg_from_ranks(np.array([1, 3, 10, 11]), k=10), [1.0, 0.5, 1 / math.log2(11), 0.0]
     )
+
+
+def test_mean_of_history_and_last_item_scorers():
+    table = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    history = History(
+        users=torch.tensor([0]),
+        items=torch.tensor([[0, 0, 1]]),
+        ratings=torch.zeros(1, 3),
+        lengths=torch.tensor([2]),
+        mask=torch.tensor([[False, True, True]]),
+    )
+    mean = mean_of_history_scorer(table)(history.users, history)
+    torch.testing.assert_close(mean, torch.tensor([[0.5, 0.5, 1.0]]))
+    last = last_item_scorer(table)(history.users, history)
+    torch.testing.assert_close(last, torch.tensor([[0.0, 1.0, 1.0]]))
