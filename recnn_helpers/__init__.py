@@ -1,7 +1,8 @@
 """Small shared helpers for the recnn notebooks: data, environments, evaluation, plots, I/O.
 
 Every notebook starts with ``SMOKE = smoke_mode()`` and ``seed_everything(args.seed)`` and
-writes its figures under ``RES_DIR`` and its TensorBoard runs under ``RUNS_DIR``.
+writes its figures under ``RES_DIR``, its TensorBoard runs under ``RUNS_DIR`` and the weights
+a later notebook reuses under ``MODELS_DIR``.
 """
 
 import os
@@ -10,15 +11,19 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-ROOT = Path(__file__).resolve().parent.parent
-RES_DIR = ROOT / "res"
-RESULTS_DIR = RES_DIR / "results"
-RUNS_DIR = ROOT / "runs"
-
 
 def smoke_mode() -> bool:
     """True when ``RECNN_SMOKE=1`` (CI): notebooks shrink steps and data, skip no stage."""
     return os.environ.get("RECNN_SMOKE", "0") == "1"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS_DIR = ROOT / "runs"
+# The figures and results of the full run are tracked in res/; a smoke run (CI, tests) writes
+# its own under runs/smoke/ so that running the tests never overwrites them.
+RES_DIR = RUNS_DIR / "smoke" / "res" if smoke_mode() else ROOT / "res"
+RESULTS_DIR = RES_DIR / "results"
+MODELS_DIR = ROOT / "data" / ("models-smoke" if smoke_mode() else "models")
 
 
 def seed_everything(seed: int) -> None:
