@@ -24,10 +24,10 @@ def smoke_mode() -> bool:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS_DIR = ROOT / "runs"
 # The figures and results of the full run are tracked in res/; a smoke run (CI, tests) writes
-# its own under runs/smoke/ so that running the tests never overwrites them.
-RES_DIR = RUNS_DIR / "smoke" / "res" if smoke_mode() else ROOT / "res"
+# its own, and its TensorBoard logs, under runs/smoke/ so that the tests never mix with them.
+RUNS_DIR = ROOT / "runs" / "smoke" if smoke_mode() else ROOT / "runs"
+RES_DIR = RUNS_DIR / "res" if smoke_mode() else ROOT / "res"
 RESULTS_DIR = RES_DIR / "results"
 MODELS_DIR = ROOT / "data" / ("models-smoke" if smoke_mode() else "models")
 
