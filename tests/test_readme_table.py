@@ -1,0 +1,120 @@
+"""Tests for scripts/make_readme_table.py on a tiny fake summary (never the repo's files)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_readme_table.py"
+spec = importlib.util.spec_from_file_location("make_readme_table", SCRIPT)
+make_readme_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_readme_table)
+
+README = """# project
+
+Intro.
+
+## Results
+
+<!-- results:start -->
+(placeholder)
+<!-- results:end -->
+
+## After
+Text after the table | with a pipe.
+"""
+
+ROWS = [
+    {"model": "Popularity", "NDCG@10": 0.04321, "NDCG@10 low": 0.0343, "NDCG@10 high": 0.0536,
+     "HR@10": 0.0838, "MRR@10": 0.0309, "coverage@10": 0.054, "novelty@10": 1.2,
+     "seeds": 1, "interval": "bootstrap over users",
+     "notebook": "notebooks/4-results/1-ranking.ipynb"},
+    {"model": "SASRec", "NDCG@10": 0.1, "NDCG@10 low": 0.09, "NDCG@10 high": 0.11,
+     "HR@10": 0.19, "MRR@10": 0.07, "coverage@10": 0.3, "novelty@10": 2.1, "seeds": 3,
+     "interval": "t over 3 seeds", "notebook": "notebooks/4-results/1-ranking.ipynb"},
+    {"model": "TD3", "NDCG@10": 0.06, "NDCG@10 low": None, "NDCG@10 high": None,
+     "HR@10": 0.12, "MRR@10": 0.04, "coverage@10": 0.1, "novelty@10": 1.5, "seeds": 1,
+     "interval": "1 seed", "notebook": "notebooks/1-vanilla-rl/3-td3.ipynb"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path):
+    summary, readme = tmp_path / "summary.json", tmp_path / "README.md"
+    summary.write_text(json.dumps({"rows": ROWS, "smoke": False}))
+    readme.write_text(README)
+    return summary, readme
+
+
+def run(*argv):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, argv)],
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def block(text):
+    return text.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
+
+
+def test_rewrites_only_the_block(files):
+    summary, readme = files
+    done = run("--summary", summary, "--readme", readme)
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    before, after = README.split("<!-- results:start -->"), text.split("<!-- results:start -->")
+    assert after[0] == before[0]
+    assert after[1].split("<!-- results:end -->")[1] == before[1].split("<!-- results:end -->")[1]
+    table = [line for line in block(text).splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| model | NDCG@10 | HR@10 | MRR@10 | coverage@10 | novelty@10")
+    models = [line.split(" | ")[0].strip("| ") for line in table[2:]]
+    assert models == ["SASRec", "TD3", "Popularity"]  # sorted by NDCG@10
+    assert "| SASRec | 0.1000 ± 0.0100 | 0.1900 |" in text
+    assert "| TD3 | 0.0600 | 0.1200 |" in text  # one seed: no interval
+    assert "| det. |" in table[4] and "| 3 |" in table[2]
+    assert "(placeholder)" not in text
+
+
+def test_idempotent(files):
+    summary, readme = files
+    assert run("--summary", summary, "--readme", readme).returncode == 0
+    first = readme.read_text()
+    second_run = run("--summary", summary, "--readme", readme)
+    assert second_run.returncode == 0 and "up to date" in second_run.stdout
+    assert readme.read_text() == first
+    assert not list(readme.parent.glob(".README.md.*"))  # no temporary file left behind
+
+
+def test_missing_summary_fails_clearly(tmp_path, files):
+    _, readme = files
+    done = run("--summary", tmp_path / "absent.json", "--readme", readme)
+    assert done.returncode != 0
+    assert "absent.json not found" in done.stderr and "1-ranking.ipynb" in done.stderr
+    assert readme.read_text() == README
+
+
+@pytest.mark.parametrize(
+    "text", ["no markers here\n", README.replace("<!-- results:end -->", ""),
+             "<!-- results:end -->\n<!-- results:start -->\n"],
+)  # fmt: skip
+def test_bad_markers_fail_and_leave_readme(files, text):
+    summary, readme = files
+    readme.write_text(text)
+    done = run("--summary", summary, "--readme", readme)
+    assert done.returncode != 0 and "make_readme_table:" in done.stderr
+    assert readme.read_text() == text
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"rows": []}), json.dumps([1])])
+def test_malformed_summary_fails(files, content):
+    summary, readme = files
+    summary.write_text(content)
+    assert make_readme_table.main(["--summary", str(summary), "--readme", str(readme)]) == 1
+    assert readme.read_text() == README
+
+
+def test_defaults_point_at_the_repository():
+    root = SCRIPT.parent.parent
+    assert make_readme_table.SUMMARY == root / "res" / "results" / "summary.json"
+    assert make_readme_table.README == root / "README.md"
