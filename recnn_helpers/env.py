@@ -75,7 +75,11 @@ class _Env:
         idx = torch.randint(len(self), (batch_size or self.batch_size,), generator=self.generator)
         return self.batch(idx.to(self.device))
 
-    def _report_short_users(self, short: np.ndarray, need: int) -> None:
+    def _index_transitions(self, per_user: np.ndarray, need: int) -> tuple[np.ndarray, ...]:
+        """Lay out ``per_user[u]`` transitions for each user: sets ``users``, ``done`` and
+        ``short_users`` (counted and logged, never silently lost) and returns each
+        transition's user and its index among that user's transitions."""
+        short = np.flatnonzero(per_user == 0)
         self.short_users = short
         if len(short):
             log.warning(
@@ -83,6 +87,12 @@ class _Env:
                 "(listed in env.short_users); they are still evaluated.",
                 len(short), self.data.num_users, need,
             )  # fmt: skip
+        first = np.repeat(np.cumsum(per_user) - per_user, per_user)
+        offset_in_user = np.arange(per_user.sum()) - first
+        users = np.repeat(np.arange(self.data.num_users), per_user)
+        self.users = torch.as_tensor(users, device=self.device)
+        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
+        return users, offset_in_user
 
 
 class FrameEnv(_Env):
@@ -108,13 +118,8 @@ class FrameEnv(_Env):
         super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
         self.frame_size = frame_size
         per_user = np.maximum(data.lengths - frame_size, 0)
-        self._report_short_users(np.flatnonzero(per_user == 0), frame_size + 1)
-        first = np.repeat(np.cumsum(per_user) - per_user, per_user)
-        offset_in_user = np.arange(per_user.sum()) - first
-        users = np.repeat(np.arange(data.num_users), per_user)
+        users, offset_in_user = self._index_transitions(per_user, frame_size + 1)
         self.positions = torch.as_tensor(data.offsets[users] + offset_in_user, device=self.device)
-        self.users = torch.as_tensor(users, device=self.device)
-        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
         self.state_dim = frame_size * (self.item_embeddings.shape[1] + 1)
         self._window = torch.arange(frame_size + 1, device=self.device)
 
@@ -199,16 +204,11 @@ class SeqEnv(_Env):
             raise ValueError("min_history must be at least 1: a state needs one item")
         self.max_len = max_len
         per_user = np.maximum(data.lengths - min_history, 0)
-        self._report_short_users(np.flatnonzero(per_user == 0), min_history + 1)
-        first = np.repeat(np.cumsum(per_user) - per_user, per_user)
-        offset_in_user = np.arange(per_user.sum()) - first
-        users = np.repeat(np.arange(data.num_users), per_user)
+        users, offset_in_user = self._index_transitions(per_user, min_history + 1)
         t = offset_in_user + min_history  # index of the action inside the user's sequence
         self.positions = torch.as_tensor(data.offsets[users] + t, device=self.device)
         self.history_len = torch.as_tensor(np.minimum(t, max_len), device=self.device)
         self.next_len = torch.as_tensor(np.minimum(t + 1, max_len), device=self.device)
-        self.users = torch.as_tensor(users, device=self.device)
-        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
         self.state_dim = self.item_embeddings.shape[1] + 1
 
     def _windows(self, end: torch.Tensor, lengths: torch.Tensor):
