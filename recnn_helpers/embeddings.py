@@ -40,7 +40,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from . import data as data_module
 from .data import Interactions, MovieLens, leave_one_out, load_movielens, to_interactions
-from .io import load_arrays, save_arrays
+from .io import load_or_build
 
 log = logging.getLogger(__name__)
 
@@ -320,16 +320,6 @@ def _cache_dir(data_dir: Path | None) -> Path:
     return (Path(data_dir) if data_dir is not None else data_module.DATA_DIR) / "embeddings"
 
 
-def _load_cached(path: Path, meta: dict) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when missing, unreadable or built by another recipe."""
-    try:
-        return load_arrays(path, expect_meta=meta)[0]
-    except (FileNotFoundError, ValueError) as exc:
-        if path.exists():
-            log.warning("rebuilding %s: %s", path, exc)
-        return None
-
-
 def load_text_embeddings(
     movielens: MovieLens, data_dir: Path | None = None, model_name: str | None = None
 ) -> np.ndarray:
@@ -337,12 +327,11 @@ def load_text_embeddings(
     texts = item_texts(movielens.items)
     meta = {"model": model_name or TEXT_MODEL, "texts": _fingerprint(np.array(texts))}
     path = _cache_dir(data_dir) / f"{movielens.name}-text.npz"
-    cached = _load_cached(path, meta)
-    if cached is not None:
-        return cached["text"]
-    text = encode_texts(texts, text_model(model_name))
-    save_arrays(path, meta=meta, text=text)
-    return text
+
+    def build() -> dict[str, np.ndarray]:
+        return {"text": encode_texts(texts, text_model(model_name))}
+
+    return load_or_build(path, build, meta)["text"]
 
 
 def load_item_embeddings(
@@ -387,13 +376,12 @@ def load_embedding_set(
         "holdout": _fingerprint(holdout.astype(np.int64)),
     }
     path = _cache_dir(data_dir) / f"{dataset}-d{dim}-s{seed}-h{meta['holdout'][:8]}.npz"
-    cached = _load_cached(path, meta)
-    if cached is not None:
-        return cached
-    text = load_text_embeddings(movielens, data_dir)
-    built = build_embeddings(movielens, train, text, dim, seed)
-    save_arrays(path, meta=meta, **built)
-    return built
+
+    def build() -> dict[str, np.ndarray]:
+        text = load_text_embeddings(movielens, data_dir)
+        return build_embeddings(movielens, train, text, dim, seed)
+
+    return load_or_build(path, build, meta)
 
 
 def embed_new_items(
