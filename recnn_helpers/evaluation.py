@@ -239,6 +239,35 @@ def ndcg_from_ranks(ranks: np.ndarray, k: int = 10) -> np.ndarray:
     return np.where(ranks <= k, 1 / np.log2(ranks + 1), 0.0)
 
 
+def new_item_metrics(
+    ranks: np.ndarray, new_target: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Cold-start figures of one scorer (PROTOCOL.md, new items) from its per-user test ranks.
+
+    ``new_target`` marks the users whose target is a held-out (new) item. Returns HR@10 on
+    those users with its bootstrap interval over them, their NDCG@10 and median rank, and the
+    NDCG@10 on the other users (what a scorer that favours new items pays elsewhere).
+    """
+    ranks = np.asarray(ranks)
+    new_target = np.asarray(new_target, dtype=bool)
+    if ranks.shape != new_target.shape:
+        raise ValueError(f"ranks {ranks.shape} and new_target {new_target.shape} differ in shape")
+    if not new_target.any():
+        raise ValueError("no user has a new item as target: hold out more items")
+    new = ranks[new_target]
+    low, high = bootstrap_interval((new <= 10).astype(float), n_boot, seed=seed)
+    others = ranks[~new_target]
+    return {
+        "users": int(new_target.sum()),
+        "HR@10": float((new <= 10).mean()),
+        "HR@10 low": low,
+        "HR@10 high": high,
+        "NDCG@10": float(ndcg_from_ranks(new).mean()),
+        "median rank": float(np.median(new)),
+        "NDCG@10, other users": float(ndcg_from_ranks(others).mean()) if len(others) else np.nan,
+    }
+
+
 def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
     """Score = similarity to the mean embedding of the user's history (a baseline that
     learns nothing; notebook 0 and the results notebook put it next to the agents)."""

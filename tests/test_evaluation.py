@@ -16,6 +16,7 @@ from recnn_helpers.evaluation import (
     last_item_scorer,
     mean_of_history_scorer,
     ndcg_from_ranks,
+    new_item_metrics,
     popularity_scorer,
     random_scorer,
     scores_from_actions,
@@ -248,3 +249,18 @@ def test_mean_of_history_and_last_item_scorers():
     torch.testing.assert_close(mean, torch.tensor([[0.5, 0.5, 1.0]]))
     last = last_item_scorer(table)(history.users, history)
     torch.testing.assert_close(last, torch.tensor([[0.0, 1.0, 1.0]]))
+
+
+def test_new_item_metrics():
+    ranks = np.array([1, 11, 3, 40, 2, 7])
+    new_target = np.array([True, True, True, False, False, False])
+    m = new_item_metrics(ranks, new_target, n_boot=200)
+    assert m["users"] == 3 and m["HR@10"] == pytest.approx(2 / 3)
+    assert m["median rank"] == 3.0
+    assert m["NDCG@10"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert m["NDCG@10, other users"] == pytest.approx((0 + 1 / math.log2(3) + 1 / 3) / 3)
+    assert 0 <= m["HR@10 low"] <= m["HR@10"] <= m["HR@10 high"] <= 1
+    with pytest.raises(ValueError, match="no user"):
+        new_item_metrics(ranks, np.zeros(6, dtype=bool))
+    with pytest.raises(ValueError, match="shape"):
+        new_item_metrics(ranks, new_target[:3])
