@@ -417,6 +417,30 @@ def embed_new_items(
 # --------------------------------------------------------------------------- inspection
 
 
+def rescale_new_items(table: np.ndarray, new_items: np.ndarray, quantile: float) -> np.ndarray:
+    """A copy of ``table`` whose ``new_items`` rows have the ``quantile`` norm of the other rows.
+
+    In the hybrid space the norm of a rated item grows with its popularity, and a
+    content-mapped new item gets a short vector, so under a dot product it almost never
+    reaches a top 10. Giving it the norm of the ``quantile`` rated item says "assume it will
+    be as popular as that one": a knob between ignoring new items (low) and favouring them
+    (high); the results notebook draws the trade-off it sets. Directions are unchanged.
+    """
+    table = np.asarray(table, dtype=np.float32)
+    new = np.zeros(len(table), dtype=bool)
+    new[np.asarray(new_items, dtype=np.int64)] = True
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile must lie in [0, 1], got {quantile}")
+    if new.all() or not new.any():
+        raise ValueError("new_items must be a non-empty proper subset of the rows")
+    norms = np.linalg.norm(table, axis=1)
+    if (norms[new] == 0).any():
+        raise ValueError("a new item has a zero vector: it has no direction to rescale")
+    out = table.copy()
+    out[new] *= (np.quantile(norms[~new], quantile) / norms[new])[:, None]
+    return out
+
+
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -163,3 +163,18 @@ def test_new_items_land_near_their_true_collaborative_vectors(built, data_dir, m
     to_true = (unit(new @ rotation) * unit(true)).sum(1).mean()
     to_random = (unit(new @ rotation) * unit(built["collaborative"][random_items])).sum(1).mean()
     assert to_true > to_random + 0.1, (to_true, to_random)
+
+
+def test_rescale_new_items():
+    table = np.array([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0], [0.3, 0.4]], dtype=np.float32)
+    out = emb.rescale_new_items(table, np.array([3]), 0.5)  # other norms 5, 1, 2: median 2
+    np.testing.assert_allclose(np.linalg.norm(out[3]), 2.0, rtol=1e-6)
+    np.testing.assert_allclose(out[3] / np.linalg.norm(out[3]), [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_array_equal(out[:3], table[:3])
+    np.testing.assert_array_equal(table[3], np.float32([0.3, 0.4]))  # the input is unchanged
+    with pytest.raises(ValueError, match="quantile"):
+        emb.rescale_new_items(table, np.array([3]), 1.5)
+    with pytest.raises(ValueError, match="subset"):
+        emb.rescale_new_items(table, np.array([], dtype=np.int64), 0.5)
+    with pytest.raises(ValueError, match="zero vector"):
+        emb.rescale_new_items(np.vstack([table, [[0.0, 0.0]]]), np.array([4]), 0.5)
