@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
+from scipy import stats
 
 from .data import Interactions, LeaveOneOut
 
@@ -231,6 +233,41 @@ def bootstrap_interval(
     means = per_user[idx].mean(1)
     alpha = (1 - level) / 2
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float] | None:
+    """Student t interval of the mean of per-seed figures, ``mean +- t * s / sqrt(n)``
+    (None with fewer than two seeds): how much retraining moves a figure (PROTOCOL.md)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return None
+    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def seed_table(
+    tests_by_agent: dict[str, dict[int, dict[str, float]]],
+    metrics: tuple[str, ...] = ("NDCG@10", "HR@10"),
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Test metrics per training seed (rows), their mean and the t interval over the seeds.
+
+    ``tests_by_agent[agent][seed]`` is the metrics dict of that agent trained with that seed;
+    agents may have different numbers of seeds (an agent with one seed gets no interval).
+    Used by the agent notebooks for the "Seeds" section.
+    """
+    table = pd.DataFrame(
+        {
+            (agent, metric): {f"seed {seed}": test[metric] for seed, test in tests.items()}
+            for agent, tests in tests_by_agent.items()
+            for metric in metrics
+        }
+    )
+    intervals = {column: t_interval(table[column].dropna(), level) for column in table}
+    table.loc["mean"] = table.mean()
+    table.loc["95% interval low"] = {c: i[0] if i else np.nan for c, i in intervals.items()}
+    table.loc["95% interval high"] = {c: i[1] if i else np.nan for c, i in intervals.items()}
+    return table.round(4)
 
 
 def ndcg_from_ranks(ranks: np.ndarray, k: int = 10) -> np.ndarray:

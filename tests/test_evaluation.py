@@ -20,6 +20,8 @@ from recnn_helpers.evaluation import (
     popularity_scorer,
     random_scorer,
     scores_from_actions,
+    seed_table,
+    t_interval,
 )
 
 
@@ -264,3 +266,23 @@ def test_new_item_metrics():
         new_item_metrics(ranks, np.zeros(6, dtype=bool))
     with pytest.raises(ValueError, match="shape"):
         new_item_metrics(ranks, new_target[:3])
+
+
+def test_t_interval_and_seed_table():
+    from scipy import stats
+
+    values = [0.09, 0.10, 0.12]
+    expected = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    np.testing.assert_allclose(t_interval(values), expected)
+    assert t_interval([0.1]) is None
+    tests = {
+        "A": {s: {"NDCG@10": v, "HR@10": 2 * v} for s, v in enumerate(values)},
+        "B": {0: {"NDCG@10": 0.05, "HR@10": 0.1}},
+    }
+    table = seed_table(tests)
+    assert list(table.index) == ["seed 0", "seed 1", "seed 2", "mean", "95% interval low",
+                                 "95% interval high"]  # fmt: skip
+    assert table.loc["mean", ("A", "NDCG@10")] == round(np.mean(values), 4)
+    assert table.loc["95% interval low", ("A", "NDCG@10")] == round(expected[0], 4)
+    assert table.loc["mean", ("B", "NDCG@10")] == 0.05
+    assert np.isnan(table.loc["95% interval high", ("B", "HR@10")])
