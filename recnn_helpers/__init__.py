@@ -30,9 +30,8 @@ RUNS_DIR = ROOT / "runs" / "smoke" if smoke_mode() else ROOT / "runs"
 RES_DIR = RUNS_DIR / "res" if smoke_mode() else ROOT / "res"
 RESULTS_DIR = RES_DIR / "results"
 MODELS_DIR = ROOT / "data" / ("models-smoke" if smoke_mode() else "models")
-# Notebooks save figures with matplotlib as well as through the plot helpers: the output
-# folders must exist from the first cell on, also in a fresh clone where runs/ is absent.
-RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+# No folder is made here: every writer (plots.save_figure, io.save_json, io.save_weights,
+# the TensorBoard writer) creates the one it writes into.
 
 
 def seed_everything(seed: int) -> None:

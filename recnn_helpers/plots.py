@@ -69,11 +69,20 @@ def _style() -> Iterator[None]:
         yield
 
 
+def save_figure(fig: Figure, path: PathLike) -> None:
+    """Write ``fig`` as a PNG at ``path`` atomically, creating the folder.
+
+    Every figure of the project goes through here: the plot helpers (their ``save=``) and the
+    figures the notebooks draw themselves, so a run never leaves half a file in ``res/``.
+    """
+    with atomic_write(path) as tmp:
+        # format given explicitly: the temporary name must not decide it.
+        fig.savefig(tmp, format="png", dpi=SAVE_DPI, bbox_inches="tight")
+
+
 def _save(fig: Figure, save: PathLike | None) -> None:
     if save is not None:
-        with atomic_write(save) as tmp:
-            # format given explicitly: the temporary name must not decide it.
-            fig.savefig(tmp, format="png", dpi=SAVE_DPI, bbox_inches="tight")
+        save_figure(fig, save)
 
 
 def smooth(values: Any, weight: float = 0.9) -> np.ndarray:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from recnn_helpers.io import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = ROOT / "res" / "results" / "summary.json"
@@ -125,21 +125,6 @@ def replace_block(text: str, block: str, readme: Path) -> str:
     return f"{head}{START}\n{block}\n{END}{tail}"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--summary", type=Path, default=SUMMARY, help=f"default: {SUMMARY}")
@@ -157,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if new == old:
         print(f"{args.readme}: results table already up to date ({len(rows)} rows)")
         return 0
-    write_atomic(args.readme, new)
+    with atomic_write(args.readme) as tmp:  # a temporary file renamed over the README
+        tmp.write_text(new, encoding="utf-8")
     print(f"{args.readme}: results table rewritten ({len(rows)} rows)")
     return 0
 
