@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from . import _validate
 from .data import Interactions
 from .evaluation import History, history_batch
 
@@ -37,17 +38,22 @@ def default_device() -> torch.device:
 
 
 class _Env:
-    """What both environments share: tensors on the device, seeded epochs and samples."""
+    """What both environments share: tensors on the device, seeded epochs and samples.
+
+    ``done`` is 0 on every transition, the last of a user's log included: the log ends because
+    the data set was cut there (the validation and test items follow), not because the user
+    left, so it is a truncation and the backup bootstraps from the next state there too, as
+    it does for the validation transitions. ``last`` marks each user's last transition.
+    """
 
     def __init__(self, data, item_embeddings, batch_size, seed, device, rating_scale):
         self.device = torch.device(device) if device is not None else default_device()
         self.data = data
-        self.item_embeddings = torch.as_tensor(item_embeddings, dtype=torch.float32).to(self.device)
-        if self.item_embeddings.shape[0] != data.num_items:
-            raise ValueError(
-                f"item_embeddings has {self.item_embeddings.shape[0]} rows but the data has "
-                f"{data.num_items} items: build the embeddings for this data set's catalogue"
-            )
+        table = _validate.finite_table("item_embeddings", item_embeddings, data.num_items)
+        self.item_embeddings = table.to(self.device)
+        batch_size = _validate.positive_int("batch_size", batch_size)
+        seed = _validate.integer("seed", seed)
+        _validate.rating_scale("rating_scale", rating_scale)
         self.num_items = data.num_items
         self.batch_size = batch_size
         self.rating_scale = rating_scale
@@ -61,22 +67,37 @@ class _Env:
         return len(self.positions)
 
     def num_batches(self, batch_size: int | None = None) -> int:
-        return -(-len(self) // (batch_size or self.batch_size))
+        return -(-len(self) // self._batch_size(batch_size))
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        """The env's batch size, or ``batch_size`` when given (an int >= 1)."""
+        return (
+            self.batch_size
+            if batch_size is None
+            else _validate.positive_int("batch_size", batch_size)
+        )
 
     def epoch(self, batch_size: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """Every transition exactly once, in an order shuffled by the env's seeded generator."""
-        batch_size = batch_size or self.batch_size
+        batch_size = self._batch_size(batch_size)
         order = torch.randperm(len(self), generator=self.generator).to(self.device)
         for start in range(0, len(self), batch_size):
             yield self.batch(order[start : start + batch_size])
 
     def sample(self, batch_size: int | None = None) -> dict[str, torch.Tensor]:
         """A batch of transitions drawn uniformly with replacement (seeded)."""
-        idx = torch.randint(len(self), (batch_size or self.batch_size,), generator=self.generator)
+        batch_size = self._batch_size(batch_size)
+        if not len(self):
+            raise ValueError(
+                "the environment holds no transition: every user is too short for one (longest: "
+                f"{int(self.data.lengths.max(initial=0))} interactions); use a smaller "
+                "frame_size / min_history, or data with longer histories"
+            )
+        idx = torch.randint(len(self), (batch_size,), generator=self.generator)
         return self.batch(idx.to(self.device))
 
     def _index_transitions(self, per_user: np.ndarray, need: int) -> tuple[np.ndarray, ...]:
-        """Lay out ``per_user[u]`` transitions for each user: sets ``users``, ``done`` and
+        """Lay out ``per_user[u]`` transitions for each user: sets ``users``, ``last`` and
         ``short_users`` (counted and logged, never silently lost) and returns each
         transition's user and its index among that user's transitions."""
         short = np.flatnonzero(per_user == 0)
@@ -91,8 +112,13 @@ class _Env:
         offset_in_user = np.arange(per_user.sum()) - first
         users = np.repeat(np.arange(self.data.num_users), per_user)
         self.users = torch.as_tensor(users, device=self.device)
-        self.done = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
+        self.last = torch.as_tensor(offset_in_user == per_user[users] - 1, device=self.device)
         return users, offset_in_user
+
+    def last_transitions(self) -> dict[str, torch.Tensor]:
+        """The batch of each user's last transition (one per user with a transition): built on
+        ``split.history("test")`` its actions are the validation targets."""
+        return self.batch(self.last.nonzero().squeeze(1))
 
 
 class FrameEnv(_Env):
@@ -101,7 +127,7 @@ class FrameEnv(_Env):
     A batch is a dict of tensors: ``state`` = the frame's item embeddings flattened, then
     their ratings (``frame_size * (dim + 1)``, the original RecNN layout); ``action`` /
     ``action_id`` = the next item's embedding / index; ``reward`` = its centred rating;
-    ``next_state`` = the frame shifted by one; ``done`` = 1 on a user's last transition;
+    ``next_state`` = the frame shifted by one; ``done`` = 0 (see ``_Env``);
     ``items`` / ``ratings`` = the raw windows ``[B, frame_size + 1]``; ``users``.
     """
 
@@ -115,6 +141,7 @@ class FrameEnv(_Env):
         device: str | torch.device | None = None,
         rating_scale: tuple[float, float] = (1.0, 5.0),
     ):
+        frame_size = _validate.positive_int("frame_size", frame_size)
         super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
         self.frame_size = frame_size
         per_user = np.maximum(data.lengths - frame_size, 0)
@@ -150,7 +177,7 @@ class FrameEnv(_Env):
             "action_id": items[:, f],
             "reward": ratings[:, f],
             "next_state": torch.cat([emb[:, 1:].flatten(1), ratings[:, 1:]], dim=1),
-            "done": self.done[idx].float(),
+            "done": torch.zeros(len(idx), device=self.device),
             "items": items,
             "ratings": ratings,
             "users": self.users[idx],
@@ -199,9 +226,9 @@ class SeqEnv(_Env):
         device: str | torch.device | None = None,
         rating_scale: tuple[float, float] = (1.0, 5.0),
     ):
+        max_len = _validate.positive_int("max_len", max_len)
+        min_history = _validate.positive_int("min_history", min_history)  # a state needs an item
         super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
-        if min_history < 1:
-            raise ValueError("min_history must be at least 1: a state needs one item")
         self.max_len = max_len
         per_user = np.maximum(data.lengths - min_history, 0)
         users, offset_in_user = self._index_transitions(per_user, min_history + 1)
@@ -241,7 +268,7 @@ class SeqEnv(_Env):
             "next_state": self.state(n_items, n_ratings, n_mask),
             "next_state_items": n_items,
             "next_state_lengths": self.next_len[idx],
-            "done": self.done[idx].float(),
+            "done": torch.zeros(len(idx), device=self.device),
             "users": self.users[idx],
         }
 

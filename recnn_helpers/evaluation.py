@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from . import _validate
 from .data import Interactions, LeaveOneOut
 
 KS = (10, 20)
@@ -49,6 +50,7 @@ def history_batch(
     data: Interactions, users: np.ndarray, max_len: int | None = None, device="cpu"
 ) -> History:
     """Right-aligned padded histories of ``users`` (the last ``max_len`` items when given)."""
+    max_len = _validate.optional_positive_int("max_len", max_len)
     users = np.asarray(users, dtype=np.int64)
     lengths = data.lengths[users]
     if max_len is not None:
@@ -124,6 +126,14 @@ def evaluate(
     ``diversity@10`` (mean pairwise cosine distance). With ``return_ranks`` the per-user
     ranks come back under ``"ranks"`` (for intervals).
     """
+    batch_size = _validate.positive_int("batch_size", batch_size)
+    max_history = _validate.optional_positive_int("max_history", max_history)
+    if item_embeddings is not None:
+        item_embeddings = _validate.finite_table(
+            "item_embeddings", item_embeddings, split.num_items
+        )
+    if not split.num_users:
+        raise ValueError("the split has no users: nothing to evaluate; check the ratings loaded")
     history = split.history(phase)
     targets_all = split.target(phase)
     num_items = split.num_items
@@ -199,6 +209,7 @@ def popularity_scorer(train: Interactions) -> ScoreFn:
 
 def random_scorer(num_items: int, seed: int = 0) -> ScoreFn:
     """Uniform random scores, reproducible for a seed (the floor every agent must beat)."""
+    num_items = _validate.positive_int("num_items", num_items)
     generator = torch.Generator().manual_seed(seed)
 
     def score(users: torch.Tensor, history: History) -> torch.Tensor:
@@ -227,6 +238,10 @@ def bootstrap_interval(
     per_user: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of a per-user metric."""
+    n_boot = _validate.positive_int("n_boot", n_boot)
+    level = _validate.fraction("level", level)
+    if not len(per_user):
+        raise ValueError("per_user is empty: a bootstrap interval needs at least one user")
     rng = np.random.default_rng(seed)
     per_user = np.asarray(per_user, dtype=np.float64)
     idx = rng.integers(0, len(per_user), size=(n_boot, len(per_user)))
@@ -235,14 +250,51 @@ def bootstrap_interval(
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def t_interval(values, level: float = 0.95) -> tuple[float, float] | None:
+def t_interval(
+    values, level: float = 0.95, bounds: tuple[float, float] = (0.0, 1.0)
+) -> tuple[float, float] | None:
     """Student t interval of the mean of per-seed figures, ``mean +- t * s / sqrt(n)``
-    (None with fewer than two seeds): how much retraining moves a figure (PROTOCOL.md)."""
+    (None with fewer than two seeds): how much retraining moves a figure (PROTOCOL.md).
+
+    The interval is clipped to ``bounds``, the range the metric can take (every ranking
+    metric of the protocol lies in [0, 1]): with three seeds and a mean near 0 the symmetric
+    interval would otherwise reach below 0, a value no seed can have.
+    """
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return None
     half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean() - half), float(values.mean() + half)
+    low, high = bounds
+    return float(max(values.mean() - half, low)), float(min(values.mean() + half, high))
+
+
+def wilson_interval(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``hits / n`` (e.g. HR@10 over a few users).
+
+    Unlike a bootstrap or a normal interval it stays informative at 0 or ``n`` hits: 0 hits
+    of 95 users gives (0, 0.039), not (0, 0).
+    """
+    if n <= 0 or not 0 <= hits <= n:
+        raise ValueError(f"need 0 <= hits <= n and n > 0, got hits={hits}, n={n}")
+    z = stats.norm.ppf((1 + level) / 2)
+    p = hits / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def seed_runs(
+    run: Callable[[int], dict[str, float]],
+    seeds: tuple[int, ...] | list[int],
+    known: dict[int, dict[str, float]] | None = None,
+) -> dict[int, dict[str, float]]:
+    """Test metrics of one agent for each training seed: ``run(seed)`` trains and tests.
+
+    Seeds in ``known`` (typically seed 0, trained and tested above) are reused, not retrained.
+    The agent notebooks feed the result to ``seed_table`` and ``agent_record``.
+    """
+    known = dict(known or {})
+    return {seed: known[seed] if seed in known else run(seed) for seed in seeds}
 
 
 def seed_table(
@@ -272,17 +324,16 @@ def seed_table(
 
 def ndcg_from_ranks(ranks: np.ndarray, k: int = 10) -> np.ndarray:
     """Per-user NDCG@k from 1-based pessimistic ranks (for intervals and paired tests)."""
+    k = _validate.positive_int("k", k)
     ranks = np.asarray(ranks, dtype=np.float64)
     return np.where(ranks <= k, 1 / np.log2(ranks + 1), 0.0)
 
 
-def new_item_metrics(
-    ranks: np.ndarray, new_target: np.ndarray, n_boot: int = 1000, seed: int = 0
-) -> dict[str, float]:
+def new_item_metrics(ranks: np.ndarray, new_target: np.ndarray) -> dict[str, float]:
     """Cold-start figures of one scorer (PROTOCOL.md, new items) from its per-user test ranks.
 
     ``new_target`` marks the users whose target is a held-out (new) item. Returns HR@10 on
-    those users with its bootstrap interval over them, their NDCG@10 and median rank, and the
+    those users with its Wilson interval, their NDCG@10 and median rank, and the
     NDCG@10 on the other users (what a scorer that favours new items pays elsewhere).
     """
     ranks = np.asarray(ranks)
@@ -292,7 +343,8 @@ def new_item_metrics(
     if not new_target.any():
         raise ValueError("no user has a new item as target: hold out more items")
     new = ranks[new_target]
-    low, high = bootstrap_interval((new <= 10).astype(float), n_boot, seed=seed)
+    # Wilson, not a bootstrap: at 0 hits a bootstrap interval collapses to (0, 0).
+    low, high = wilson_interval(int((new <= 10).sum()), len(new))
     others = ranks[~new_target]
     return {
         "users": int(new_target.sum()),
@@ -308,7 +360,7 @@ def new_item_metrics(
 def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
     """Score = similarity to the mean embedding of the user's history (a baseline that
     learns nothing; notebook 0 and the results notebook put it next to the agents)."""
-    table = torch.as_tensor(item_embeddings, dtype=torch.float32)
+    table = _validate.finite_table("item_embeddings", item_embeddings)
 
     def score(users: torch.Tensor, history: History) -> torch.Tensor:
         e = table[history.items] * history.mask.unsqueeze(-1)
@@ -320,9 +372,148 @@ def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
 
 def last_item_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
     """Score = similarity to the embedding of the user's last item (item-kNN on one item)."""
-    table = torch.as_tensor(item_embeddings, dtype=torch.float32)
+    table = _validate.finite_table("item_embeddings", item_embeddings)
 
     def score(users: torch.Tensor, history: History) -> torch.Tensor:
         return scores_from_actions(table[history.items[:, -1]], table, similarity)
 
     return score
+
+
+# --------------------------------------------------------------------------- training budget
+
+
+@dataclass
+class EarlyStopping:
+    """The one budget rule of every trained model: keep the best validation checkpoint, stop
+    after ``patience`` validation passes without improvement (PROTOCOL.md, "Training budget and seeds").
+
+    ``update(score, step, module)`` records a validation score (higher is better) and copies
+    ``module``'s weights when it is the best so far; ``stop`` says the patience is spent;
+    ``restore(module)`` loads the best weights back. Used by every agent notebook and by the
+    trained baselines of the results notebook, so that no model gets a longer budget than
+    another: each trains until its own validation score has stopped rising.
+    """
+
+    patience: int = 5
+    best: float = -math.inf
+    best_step: int = 0
+    last_step: int = 0
+    passes_without_gain: int = 0
+    best_state: dict | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise ValueError(f"patience must be an integer >= 1, got {self.patience!r}")
+
+    def update(self, score: float, step: int, module: torch.nn.Module | None = None) -> bool:
+        """Record ``score`` at ``step``; True when it is a new best."""
+        if not math.isfinite(score):
+            raise ValueError(f"validation score at step {step} is {score}; training diverged")
+        self.last_step = step
+        if score > self.best:
+            self.best, self.best_step, self.passes_without_gain = score, step, 0
+            if module is not None:
+                self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            return True
+        self.passes_without_gain += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.passes_without_gain >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> None:
+        if self.best_state is None:
+            raise RuntimeError("no checkpoint recorded: call update(score, step, module) first")
+        module.load_state_dict(self.best_state)
+
+
+# --------------------------------------------------------------------------- results files
+
+
+def agent_record(
+    notebook: str,
+    family: str,
+    tests_by_seed: dict[int, dict[str, float]],
+    *,
+    best_steps: dict[int, int],
+    max_steps: int,
+    step_unit: str = "updates",
+    test_ranks: np.ndarray | None = None,
+    **extra,
+) -> dict:
+    """One agent's entry of a results file (the schema the results notebook reads).
+
+    ``tests_by_seed[seed]`` are that seed's test metrics (``seed_runs`` gives them),
+    ``best_steps[seed]`` the step of its best validation checkpoint, ``max_steps`` the cap of
+    the budget rule; ``test_ranks`` the first seed's per-user test ranks (for paired tests).
+    Extra keys (``cold_start``, ...) are stored as given.
+    """
+    if set(best_steps) != set(tests_by_seed):
+        raise ValueError(
+            f"best_steps has seeds {sorted(best_steps)}, tests_by_seed {sorted(tests_by_seed)}"
+        )
+    first = next(iter(tests_by_seed))
+    record = {
+        "notebook": notebook,
+        "family": family,
+        "test": {k: v for k, v in tests_by_seed[first].items() if k != "ranks"},
+        "seeds": [
+            {
+                "seed": seed,
+                "test": {k: v for k, v in test.items() if k != "ranks"},
+                "best_step": int(best_steps[seed]),
+            }
+            for seed, test in tests_by_seed.items()
+        ],  # fmt: skip
+        "budget": {
+            "rule": "early stopping on validation NDCG@10",
+            "max": int(max_steps),
+            "unit": step_unit,
+        },  # fmt: skip
+    }
+    if test_ranks is not None:
+        record["test_ranks"] = np.asarray(test_ranks)
+    return record | extra
+
+
+def summarise_record(record: dict, metrics: tuple[str, ...] = ("NDCG@10", "HR@10")) -> dict:
+    """Mean over seeds and the t interval (clipped to [0, 1]) of a results-file entry."""
+    seeds = record.get("seeds") or [{"seed": None, "test": record["test"]}]
+    runs = [s["test"] for s in seeds]
+    keys = [k for k in runs[0] if all(k in r for r in runs)]
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    interval = {k: t_interval([r[k] for r in runs]) for k in metrics if k in keys}
+    kind = f"t over {len(runs)} seeds" if len(runs) > 1 else "1 seed"
+    steps = [s["best_step"] for s in seeds if "best_step" in s]
+    return record | {
+        "test": mean,
+        "interval": interval,
+        "interval_kind": kind,
+        "best_steps": steps,
+    }
+
+
+def save_results(name: str, agents: dict[str, dict], *, started: float, args, **extra) -> None:
+    """Write ``RESULTS_DIR/<name>.json``: the agents' entries, the notebook's wall time since
+    ``started`` (``time.time()`` at its first cell), its ``args`` and any extra figures."""
+    import time
+    from dataclasses import asdict, is_dataclass
+
+    import recnn_helpers
+    from recnn_helpers.io import save_json
+
+    path = recnn_helpers.RESULTS_DIR / f"{name}.json"
+    wall_time = time.time() - started
+    save_json(
+        path,
+        {
+            "agents": agents,
+            **extra,
+            "wall_time_s": wall_time,
+            "smoke": recnn_helpers.smoke_mode(),
+            "args": asdict(args) if is_dataclass(args) else dict(args),
+        },
+    )
+    print(f"wall time {wall_time:.0f} s; wrote {path.name} ({len(agents)} agent(s))")

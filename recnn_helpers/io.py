@@ -25,12 +25,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from recnn_helpers import paths, smoke_mode
+
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 __all__ = [
     "CacheError",
     "atomic_write",
+    "check_output_path",
     "load_arrays",
     "load_json",
     "load_or_build",
@@ -88,6 +91,42 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
         raise
 
 
+def check_output_path(path: PathLike) -> Path:
+    """Return `path`; raise ValueError if a smoke run would write it into the full run's folders.
+
+    Used by `save_json`, `save_weights` and `plots.save_figure`. With `RECNN_SMOKE=1` nothing
+    may land in the full run's `res/` or `models/` folder (`recnn_helpers.paths(smoke=False)`),
+    so a smoke run can never overwrite the figures, results or weights of the full run.
+    """
+    path = Path(path)
+    if not smoke_mode():
+        return path
+    full, smoke = paths(smoke=False), paths(smoke=True)
+    target = path.expanduser().resolve()
+    for folder, name, smoke_folder in (
+        (full.res, "RES_DIR", smoke.res),
+        (full.models, "MODELS_DIR", smoke.models),
+    ):
+        if target.is_relative_to(folder):
+            raise ValueError(
+                f"{path}: RECNN_SMOKE=1 but this is inside the full run's folder {folder}; "
+                f"write under recnn_helpers.{name} ({smoke_folder} in smoke mode), re-running "
+                "the import cell after changing RECNN_SMOKE, or unset RECNN_SMOKE"
+            )
+    return path
+
+
+def _check_readable(path: Path) -> None:
+    """Raise a PermissionError that names the fix when `path` exists but cannot be read
+    (libraries such as safetensors report that as "No such file or directory")."""
+    try:
+        open(path, "rb").close()
+    except PermissionError as e:
+        raise PermissionError(
+            f"{path}: cannot be read (permission denied); make it readable (chmod u+r {path})"
+        ) from e
+
+
 def _fsync(path: Path) -> None:
     # Flush to disk before the rename, or a power cut could leave an empty file at `path`.
     with open(path, "rb") as f:
@@ -132,6 +171,7 @@ def load_arrays(
     path = Path(path)
     if not path.is_file():
         raise CacheError(f"{path}: cache file not found; build it (load_or_build does this)")
+    _check_readable(path)
     try:
         arrays = _read_npz(path)
     except _READ_ERRORS as e:
@@ -212,15 +252,25 @@ def save_weights(
     path: PathLike,
     module_or_state_dict: torch.nn.Module | Mapping[str, torch.Tensor],
     meta: Mapping[str, Any] | None = None,
+    probe_input: torch.Tensor | None = None,
 ) -> None:
     """Save a module's weights (or a state dict) to a safetensors file, atomically.
 
     Used for the actor, critic and autoencoder checkpoints of the vanilla RL, BCQ and
-    REINFORCE notebooks. `meta` values are JSON-encoded into the file's metadata.
+    REINFORCE notebooks. `meta` values are JSON-encoded into the file's metadata. Given
+    `probe_input`, the module's output on it is stored too, and `load_weights` checks that the
+    module it loads into computes the same: a copy of a class in another notebook (the
+    recommend notebook copies the actor) cannot drift from the one that saved the weights.
     """
     state = module_or_state_dict
+    probe = {}
     if isinstance(state, torch.nn.Module):
+        if probe_input is not None:
+            probe = {PROBE_INPUT: probe_input, PROBE_OUTPUT: _probe(state, probe_input)}
         state = state.state_dict()
+    elif probe_input is not None:
+        raise TypeError(f"{path}: probe_input needs the module, not a state dict")
+    state = {**state, **probe}
     tensors = {}
     for name, value in state.items():
         if not isinstance(value, torch.Tensor):
@@ -230,6 +280,7 @@ def save_weights(
         # clone: safetensors refuses tensors that share memory (tied embeddings).
         tensors[name] = value.detach().cpu().contiguous().clone()
     metadata = {str(k): json.dumps(v, default=_json_default) for k, v in (meta or {}).items()}
+    check_output_path(path)
     with atomic_write(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
 
@@ -248,12 +299,14 @@ def load_weights(
         raise FileNotFoundError(
             f"{path}: no saved weights here; run the training cells that save them, or fix the path"
         )
+    _check_readable(path)
     try:
         with safe_open(path, framework="pt", device=str(device)) as f:
             meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
             state = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path}: not a readable safetensors file ({e}); save it again") from e
+    probe_input, probe_output = state.pop(PROBE_INPUT, None), state.pop(PROBE_OUTPUT, None)
     if module is not None:
         try:
             module.load_state_dict(state, strict=True)
@@ -262,7 +315,29 @@ def load_weights(
                 f"{path}: weights do not fit {type(module).__name__}; build the module with the "
                 f"settings it was saved with (file metadata: {meta}).\n{e}"
             ) from e
+        if probe_input is not None:
+            got = _probe(module, probe_input.to(device))
+            if not torch.allclose(got.cpu(), probe_output.cpu(), atol=1e-5, rtol=1e-4):
+                raise RuntimeError(
+                    f"{path}: {type(module).__name__} here computes other outputs than the module "
+                    "that saved these weights (largest difference "
+                    f"{(got.cpu() - probe_output.cpu()).abs().max().item():.3g}); copy its class "
+                    f"again from the notebook that saved it ({meta.get('notebook', 'see meta')})"
+                )
     return state, meta
+
+
+PROBE_INPUT, PROBE_OUTPUT = "__probe_input__", "__probe_output__"
+
+
+@torch.no_grad()
+def _probe(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was_training = module.training
+    module.eval()
+    try:
+        return module(x.to(next(module.parameters()).device)).detach().cpu()
+    finally:
+        module.train(was_training)
 
 
 def _json_default(obj: Any) -> Any:
@@ -283,6 +358,7 @@ def save_json(path: PathLike, obj: Any) -> None:
     the results notebook reads.
     """
     text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    check_output_path(path)
     with atomic_write(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -293,13 +369,14 @@ def load_json(path: PathLike) -> Any:
     Used by the results notebook to collect the metric tables of the other notebooks.
     """
     path = Path(path)
+    _check_readable(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e}); write it again with save_json") from e
 
 
-def tensorboard_writer(run_name: str, hparams: Any, root: PathLike = "runs") -> SummaryWriter:
+def tensorboard_writer(run_name: str, hparams: Any, root: PathLike | None = None) -> SummaryWriter:
     """Open a TensorBoard writer in `root/<run_name>-<YYYYmmdd-HHMMSS>` and log `hparams`.
 
     Used by the training loops of the vanilla RL, BCQ and REINFORCE notebooks. `hparams` is
@@ -310,6 +387,8 @@ def tensorboard_writer(run_name: str, hparams: Any, root: PathLike = "runs") -> 
 
     if dataclasses.is_dataclass(hparams) and not isinstance(hparams, type):
         hparams = dataclasses.asdict(hparams)
+    if root is None:
+        root = paths().runs  # RUNS_DIR as it is now (runs/smoke in smoke mode)
     writer = SummaryWriter(Path(root) / f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}")
     writer.add_text("hyperparameters", _markdown_table(hparams))
     return writer

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from scipy.signal import lfilter
 from scipy.stats import wasserstein_distance
 
-from recnn_helpers.io import PathLike, atomic_write, to_numpy
+from recnn_helpers.io import PathLike, atomic_write, check_output_path, to_numpy
 
 __all__ = [
     "PALETTE",
@@ -60,13 +60,24 @@ def set_style() -> None:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    # Local style so that the helpers' figures look the same whether or not set_style() ran.
-    with (
-        sns.axes_style("whitegrid"),
-        sns.plotting_context("notebook"),
-        mpl.rc_context({"axes.prop_cycle": cycler(color=PALETTE)}),
-    ):
+    """The project style for the figures drawn inside, whether or not set_style() ran.
+
+    Only the style's own rcParams are saved and restored. ``mpl.rc_context`` restores every
+    rcParam instead, and when a kernel's first figure is drawn inside it, the inline backend
+    that the figure loads turns interactive mode on, the context turns it back off on exit,
+    and no later figure of that kernel is displayed under its cell.
+    """
+    style = {
+        **sns.axes_style("whitegrid"),
+        **sns.plotting_context("notebook"),
+        "axes.prop_cycle": cycler(color=PALETTE),
+    }
+    saved = {key: mpl.rcParams[key] for key in style}
+    mpl.rcParams.update(style)
+    try:
         yield
+    finally:
+        mpl.rcParams.update(saved)
 
 
 def save_figure(fig: Figure, path: PathLike) -> None:
@@ -75,6 +86,7 @@ def save_figure(fig: Figure, path: PathLike) -> None:
     Every figure of the project goes through here: the plot helpers (their ``save=``) and the
     figures the notebooks draw themselves, so a run never leaves half a file in ``res/``.
     """
+    check_output_path(path)
     with atomic_write(path) as tmp:
         # format given explicitly: the temporary name must not decide it.
         fig.savefig(tmp, format="png", dpi=SAVE_DPI, bbox_inches="tight")
@@ -130,14 +142,23 @@ def plot_losses(
     smoothing: float = 0.9,
     title: str | None = None,
     save: PathLike | None = None,
+    reference_lines: Mapping[str, Mapping[str, float]] | None = None,
+    min_points_to_smooth: int = 50,
 ) -> Figure:
     """Plot smoothed loss curves over the raw ones, one panel per key of a nested history.
 
     Used by the training sections of the vanilla RL, BCQ and REINFORCE notebooks.
     `history` is `{"loss": [...]}` (one panel) or `{"value": {"train": [...]}, ...}`; a
-    curve may also be `(steps, values)`.
+    curve may also be `(steps, values)`. A curve with fewer than `min_points_to_smooth`
+    points (a validation figure every few hundred updates) is drawn as it is, with markers:
+    an average over ten points would show values the run never had. `reference_lines` maps a
+    panel to `{label: y}` horizontal lines (e.g. the largest return the rewards allow).
     """
     panels = _panels(history)
+    reference_lines = reference_lines or {}
+    unknown = set(reference_lines) - set(panels)
+    if unknown:
+        raise KeyError(f"reference_lines names panels {sorted(unknown)}; panels: {list(panels)}")
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
     with _style():
@@ -147,10 +168,18 @@ def plot_losses(
         for ax, (name, curves) in zip(axes.flat, panels.items(), strict=False):
             for color, (label, data) in zip(cycle(PALETTE), curves.items()):
                 steps, values = _curve(data)
+                if len(values) < min_points_to_smooth:
+                    ax.plot(steps, values, color=color, linewidth=2, marker="o", markersize=3,
+                            label=label)  # fmt: skip
+                    continue
                 ax.plot(steps, values, color=color, alpha=0.25, linewidth=1)
                 ax.plot(steps, smooth(values, smoothing), color=color, linewidth=2, label=label)
+            for line_style, (label, y) in zip(
+                cycle(("--", ":", "-.")), reference_lines.get(name, {}).items()
+            ):
+                ax.axhline(y, color="0.3", linestyle=line_style, linewidth=1.2, label=label)
             ax.set(title=name, xlabel="step", ylabel=name or "loss")
-            ax.legend()
+            ax.legend(fontsize="small", framealpha=0.8)
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         if title:
@@ -224,37 +253,51 @@ def plot_reconstruction_kde(
     labels: Sequence[str] = ("real", "generated"),
     save: PathLike | None = None,
     title: str | None = None,
+    log_scale: bool | None = None,
 ) -> tuple[Figure, dict[str, float]]:
     """KDE of autoencoder reconstruction errors, real vs generated actions.
 
     Used by the distribution checks of the vanilla RL and BCQ notebooks. `generated_errors`
     is one array (named `labels[1]`) or a dict label -> errors. Returns the figure and the
-    Wasserstein distance between the real errors and each generated set.
+    Wasserstein distance between the real errors and each generated set. `log_scale=None`
+    draws the error axis on a log scale when the sets' medians are more than 30 times apart
+    (a collapsed actor's errors sit orders of magnitude above the items'; on a linear axis the
+    real items would be a spike at 0).
     """
     real = _errors(labels[0], real_errors)
     if not isinstance(generated_errors, Mapping):
         generated_errors = {labels[1]: generated_errors}
     generated = {name: _errors(name, e) for name, e in generated_errors.items()}
     distances = {name: float(wasserstein_distance(real, e)) for name, e in generated.items()}
+    everything = [real, *generated.values()]
+    if log_scale is None:
+        medians = [np.median(e) for e in everything]
+        log_scale = bool(min(medians) > 0 and max(medians) / min(medians) > 30)
+    if log_scale and min(e.min() for e in everything) <= 0:
+        raise ValueError("a log axis needs positive errors; pass log_scale=False")
     with _style():
         fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-        _density(ax, real, PALETTE[0], labels[0])
+        _density(ax, real, PALETTE[0], labels[0], log_scale)
         for color, (name, e) in zip(cycle(PALETTE[1:]), generated.items()):
-            _density(ax, e, color, f"{name} (W = {distances[name]:.3g})")
-        ax.set(xlabel="reconstruction error", ylabel="density")
+            _density(ax, e, color, f"{name} (W = {distances[name]:.3g})", log_scale)
+        xlabel = "reconstruction error" + (" (log scale)" if log_scale else "")
+        ax.set(xlabel=xlabel, ylabel="density" + (" of log error" if log_scale else ""))
         ax.set_title(title or "Autoencoder reconstruction error (W = Wasserstein distance to real)")
-        ax.legend()
+        ax.legend(fontsize="small", framealpha=0.8)
         _save(fig, save)
     return fig, distances
 
 
-def _density(ax: plt.Axes, x: np.ndarray, color: str, label: str) -> None:
+def _density(ax: plt.Axes, x: np.ndarray, color: str, label: str, log_scale: bool) -> None:
     if np.ptp(x) == 0:
         # A collapsed generator gives one repeated error; a KDE of it is undefined, so mark it.
         ax.axvline(x[0], color=color, linewidth=2, label=label)
+        if log_scale:
+            ax.set_xscale("log")
         return
     # cut=0: errors are non-negative, so the density must not spill below the data.
-    sns.kdeplot(x=x, ax=ax, color=color, fill=True, alpha=0.3, cut=0, label=label)
+    sns.kdeplot(x=x, ax=ax, color=color, fill=True, alpha=0.3, cut=0, label=label,
+                log_scale=log_scale)  # fmt: skip
 
 
 def plot_metric_bars(
@@ -264,28 +307,36 @@ def plot_metric_bars(
     save: PathLike | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Grouped bars: one group per metric, one bar per model; `errors` are 95% half-widths.
+    """Bars of each model, one panel per metric (each on its own axis), values written on them.
 
     Used by the results notebook and the evaluation sections of the vanilla RL, BCQ and
-    REINFORCE notebooks. `results` is model -> metric -> value.
+    REINFORCE notebooks. `results` is model -> metric -> value; `errors` are 95% half-widths.
+    Metrics of different kinds (accuracy, coverage) never share an axis, and a bar of 0 reads
+    "0" rather than looking like a missing value.
     """
     models = list(results)
     values = _metric_table(results, models, metrics, "results")
     err = None if errors is None else _metric_table(errors, models, metrics, "errors")
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(len(metrics))
+    colors = [color for color, _ in zip(cycle(PALETTE), models)]
     with _style():
-        fig, ax = plt.subplots(
-            figsize=(max(6, 1.2 * len(metrics) * (1 + 0.4 * len(models))), 4.2),
+        fig, axes = plt.subplots(
+            1,
+            len(metrics),
+            figsize=(max(3.2 * len(metrics), 6), 1.2 + 0.32 * len(models) + 2.2),
+            squeeze=False,
             layout="constrained",
         )
-        for i, (model, color) in enumerate(zip(models, cycle(PALETTE))):
-            offset = (i - (len(models) - 1) / 2) * width
-            yerr = None if err is None else err[i]
-            ax.bar(x + offset, values[i], width, yerr=yerr, capsize=3, color=color, label=model)
-        ax.set_xticks(x, metrics)
-        ax.set(ylabel="score", title=title)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        y = np.arange(len(models))
+        for j, (ax, metric) in enumerate(zip(axes.flat, metrics, strict=True)):
+            xerr = None if err is None else err[:, j]
+            bars = ax.barh(y, values[:, j], xerr=xerr, capsize=3, color=colors)
+            ax.bar_label(bars, fmt="%.3g", padding=3, fontsize="small")
+            ax.set_yticks(y, models if j == 0 else [""] * len(models))
+            ax.invert_yaxis()
+            ax.set_title(metric)
+            ax.set_xlim(0, max(values[:, j].max(), 1e-12) * 1.3)
+        if title:
+            fig.suptitle(title)
         _save(fig, save)
     return fig
 

@@ -7,6 +7,9 @@ start=$SECONDS
 
 bash scripts/setup.sh
 unset RECNN_SMOKE
+# Saved notebooks are read as pages: no progress bars in them (tqdm reads TQDM_* variables),
+# each training run prints its own one-line summary instead. Interactively the bars stay.
+export TQDM_DISABLE=1
 
 notebooks=()
 if [[ -d notebooks ]]; then

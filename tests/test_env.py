@@ -123,7 +123,8 @@ def test_frame_env_transitions(frame, frame_size, batch_size):
         np.testing.assert_allclose(b["ratings"][i].numpy(), centred(ratings[window]))
         assert case.split.valid_target[j] not in items[window]
         assert case.split.test_target[j] not in items[window]
-        assert b["done"][i].item() == float(k == train_len[j] - f - 1)
+        assert bool(env.last[i]) == (k == train_len[j] - f - 1)
+        assert b["done"][i].item() == 0.0  # the end of the log is a truncation
         np.testing.assert_allclose(
             b["state"][i].numpy(), frame_state(items[k : k + f], ratings[k : k + f], f)
         )
@@ -135,9 +136,10 @@ def test_frame_env_transitions(frame, frame_size, batch_size):
         np.testing.assert_allclose(b["action"][i].numpy(), EMBEDDINGS[items[k + f]])
         assert b["reward"][i].item() == pytest.approx((ratings[k + f] - 3) / 2)
     assert seen == expected
-    # Exactly one done per user that has transitions.
-    done_users = b["users"][b["done"] == 1].tolist()
-    assert sorted(done_users) == sorted({j for j, _ in expected})
+    # Exactly one last transition per user that has transitions.
+    last_users = b["users"][env.last].tolist()
+    assert sorted(last_users) == sorted({j for j, _ in expected})
+    assert torch.equal(env.last_transitions()["users"], b["users"][env.last])
 
 
 def epoch_order(env: FrameEnv) -> tuple[list[dict], list[tuple[int, int]]]:
@@ -206,7 +208,7 @@ def test_frame_env_eval_states(frame, frame_size):
     states = env.eval_states(case.split.history("test"))
     if len(full):
         b = full.batch(torch.arange(len(full)))
-        last = b["done"] == 1
+        last = full.last
         np.testing.assert_allclose(b["state"][last], states[b["users"][last]], atol=1e-6)
 
 
@@ -268,7 +270,8 @@ def test_seq_env_transitions(frame, max_len, min_history):
         )
         np.testing.assert_allclose(b["action"][i].numpy(), EMBEDDINGS[items[t]])
         assert b["reward"][i].item() == pytest.approx((ratings[t] - 3) / 2)
-        assert b["done"][i].item() == float(t == train_len[j] - 1)
+        assert bool(env.last[i]) == (t == train_len[j] - 1)
+        assert b["done"][i].item() == 0.0
     assert seen == expected
 
 
@@ -299,7 +302,7 @@ def test_seq_env_state_from_history(frame, max_len, max_history):
     full = SeqEnv(case.split.full, EMBEDDINGS, max_len=max_len, device="cpu")
     state, lengths = env.eval_states(case.split.history("test"))
     b = full.batch(torch.arange(len(full)))
-    last = (b["done"] == 1).nonzero().flatten()
+    last = full.last.nonzero().flatten()
     for i in last.tolist():
         j = int(b["users"][i])
         n = int(b["state_lengths"][i])

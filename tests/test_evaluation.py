@@ -256,7 +256,7 @@ def test_mean_of_history_and_last_item_scorers():
 def test_new_item_metrics():
     ranks = np.array([1, 11, 3, 40, 2, 7])
     new_target = np.array([True, True, True, False, False, False])
-    m = new_item_metrics(ranks, new_target, n_boot=200)
+    m = new_item_metrics(ranks, new_target)
     assert m["users"] == 3 and m["HR@10"] == pytest.approx(2 / 3)
     assert m["median rank"] == 3.0
     assert m["NDCG@10"] == pytest.approx((1 + 0 + 0.5) / 3)
@@ -286,3 +286,62 @@ def test_t_interval_and_seed_table():
     assert table.loc["95% interval low", ("A", "NDCG@10")] == round(expected[0], 4)
     assert table.loc["mean", ("B", "NDCG@10")] == 0.05
     assert np.isnan(table.loc["95% interval high", ("B", "HR@10")])
+
+
+# ------------------------------------------------------------------ intervals, budget, records
+
+
+def test_wilson_interval_known_values_and_zero_hits():
+    from recnn_helpers.evaluation import wilson_interval
+
+    low, high = wilson_interval(0, 95)
+    assert low == 0.0 and high == pytest.approx(0.0389, abs=1e-4)  # not the (0, 0) of a bootstrap
+    low, high = wilson_interval(10, 100)  # textbook value: 0.0552 .. 0.1744
+    assert (round(low, 4), round(high, 4)) == (0.0552, 0.1744)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def test_t_interval_is_clipped_to_the_metric_range():
+    from recnn_helpers.evaluation import t_interval
+
+    low, high = t_interval([0.0, 0.001, 0.02])
+    assert low == 0.0 < high
+    unclipped = t_interval([0.0, 0.001, 0.02], bounds=(-np.inf, np.inf))
+    assert unclipped[0] < 0  # the symmetric interval would reach below 0
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_stops_after_patience():
+    from recnn_helpers.evaluation import EarlyStopping
+
+    model = torch.nn.Linear(2, 1)
+    stopper = EarlyStopping(patience=2)
+    scores = [0.1, 0.3, 0.2, 0.25]
+    for step, score in enumerate(scores, start=1):
+        with torch.no_grad():
+            model.weight.fill_(step)
+        stopper.update(score, step * 100, model)
+    assert stopper.stop and stopper.best == 0.3 and stopper.best_step == 200
+    stopper.restore(model)
+    assert torch.all(model.weight == 2)  # the weights of step 200, not the last ones
+    with pytest.raises(ValueError):
+        EarlyStopping(patience=0)
+    with pytest.raises(ValueError, match="diverged"):
+        stopper.update(float("nan"), 500)
+
+
+def test_agent_record_and_summary_round_trip():
+    from recnn_helpers.evaluation import agent_record, seed_runs, summarise_record
+
+    tests = seed_runs(lambda s: {"NDCG@10": 0.1 + s / 100, "HR@10": 0.2}, (0, 1, 2),
+                      known={0: {"NDCG@10": 0.1, "HR@10": 0.2}})  # fmt: skip
+    record = agent_record("nb.ipynb", "actor-critic", tests, best_steps={0: 400, 1: 600, 2: 800},
+                          max_steps=10_000)  # fmt: skip
+    assert [s["best_step"] for s in record["seeds"]] == [400, 600, 800]
+    assert record["budget"]["max"] == 10_000
+    summary = summarise_record(record)
+    assert summary["test"]["NDCG@10"] == pytest.approx(0.11)
+    low, high = summary["interval"]["NDCG@10"]
+    assert low < 0.11 < high and summary["best_steps"] == [400, 600, 800]
+    with pytest.raises(ValueError, match="best_steps"):
+        agent_record("nb", "x", tests, best_steps={0: 1}, max_steps=10)

@@ -273,3 +273,28 @@ def test_tensorboard_writer_logs_hyperparameters(tmp_path):
     assert tag.startswith("hyperparameters")
     text = events.Tensors(tag)[0].tensor_proto.string_val[0].decode()
     assert "|gamma|0.99|" in text and "|batch_size|64|" in text
+
+
+def test_weights_probe_catches_a_class_that_drifted(tmp_path):
+    import torch
+    from torch import nn
+
+    from recnn_helpers.io import load_weights, save_weights
+
+    class Actor(nn.Module):
+        def __init__(self, scale=1.0):
+            super().__init__()
+            self.net = nn.Linear(3, 2)
+            self.scale = scale
+
+        def forward(self, x):
+            return self.scale * torch.tanh(self.net(x))
+
+    torch.manual_seed(0)
+    path = tmp_path / "actor.safetensors"
+    saved = Actor()
+    save_weights(path, saved, meta={"notebook": "n.ipynb"}, probe_input=torch.randn(4, 3))
+    state, _ = load_weights(path, Actor())  # the same class: loads, probe passes
+    assert set(state) == {"net.weight", "net.bias"}
+    with pytest.raises(RuntimeError, match="copy its class again from the notebook"):
+        load_weights(path, Actor(scale=2.0))  # same weights, other forward: caught

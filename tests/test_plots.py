@@ -167,10 +167,35 @@ def test_plot_metric_bars(tmp_path):
     path = tmp_path / "bars.png"
     fig = plot_metric_bars(results, errors=errors, save=path)
     assert_png(path)
-    heights = sorted(round(p.get_height(), 5) for p in fig.get_axes()[0].patches)
-    assert heights == sorted(round(v, 5) for r in results.values() for v in r.values())
+    # One panel per metric (accuracy and coverage never share an axis), one bar per model.
+    for ax, metric in zip(fig.get_axes(), ("HR@10", "NDCG@10"), strict=True):
+        widths = [round(p.get_width(), 5) for p in ax.patches]
+        assert widths == [round(r[metric], 5) for r in results.values()]
+        assert ax.get_title() == metric
+        assert [t.get_text() for t in ax.texts] == [f"{r[metric]:.3g}" for r in results.values()]
 
 
 def test_plot_metric_bars_names_missing_metric():
     with pytest.raises(KeyError, match="MRR@10"):
         plot_metric_bars({"TD3": {"HR@10": 0.1}}, metrics=("HR@10", "MRR@10"))
+
+
+def test_kde_switches_to_a_log_axis_when_errors_differ_by_orders_of_magnitude():
+    rng = np.random.default_rng(0)
+    real = rng.gamma(2.0, 0.05, 200)
+    fig, _ = plot_reconstruction_kde(real, {"collapsed": 100 + rng.gamma(2.0, 1.0, 200)})
+    assert fig.get_axes()[0].get_xscale() == "log"
+    fig, _ = plot_reconstruction_kde(real, {"close": real * 1.5})
+    assert fig.get_axes()[0].get_xscale() == "linear"
+
+
+def test_sparse_curves_are_drawn_unsmoothed_and_reference_lines_drawn():
+    values = np.array([0.02, 0.002, 0.002, 0.002, 0.002])
+    fig = plot_losses(
+        {"ndcg": {"validation": (np.arange(5) * 200, values)}},
+        smoothing=0.8,
+        reference_lines={"ndcg": {"bound": 0.05}},
+    )
+    lines = fig.get_axes()[0].get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), values)  # what the run measured
+    assert lines[-1].get_ydata()[0] == 0.05 and lines[-1].get_label() == "bound"
