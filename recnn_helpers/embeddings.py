@@ -34,10 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pandas.api.types import is_scalar
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.extmath import randomized_svd
 
+from . import _validate
 from . import data as data_module
 from .data import Interactions, MovieLens, leave_one_out, load_movielens, to_interactions
 from .io import load_or_build
@@ -245,6 +247,8 @@ def drop_items(data: Interactions, items: np.ndarray) -> Interactions:
 
 def holdout_items(num_items: int, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
     """A seeded random ``fraction`` of item indices, treated as new (PROTOCOL.md)."""
+    num_items = _validate.positive_int("num_items", num_items)
+    fraction = _validate.fraction("fraction", fraction)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_items, size=round(fraction * num_items), replace=False))
 
@@ -360,10 +364,12 @@ def load_embedding_set(
     data_dir: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
     """All kinds and the fitted content route (see ``build_embeddings``), cached."""
+    dim = _validate.positive_int("dim", dim)
+    seed = _validate.integer("seed", seed)
     movielens = load_movielens(dataset, data_dir)
     full = to_interactions(movielens.ratings, movielens.items["item_id"].to_numpy())
     train = leave_one_out(full).train
-    holdout = np.array([], dtype=np.int64) if holdout is None else np.sort(holdout)
+    holdout = _item_indices("holdout", [] if holdout is None else holdout, full.num_items)
     if len(holdout):
         train = drop_items(train, holdout)
     meta = {
@@ -384,6 +390,65 @@ def load_embedding_set(
     return load_or_build(path, build, meta)
 
 
+def _item_indices(name: str, indices, num_items: int) -> np.ndarray:
+    """Sorted unique int64 item indices, each in ``[0, num_items)``."""
+    array = np.asarray(indices)
+    if array.ndim != 1 or (len(array) and array.dtype.kind not in "iu"):
+        raise ValueError(f"{name} must be a 1-D array of integer item indices, got {array!r}")
+    array = array.astype(np.int64)
+    bad = (array < 0) | (array >= num_items)
+    if bad.any():
+        raise ValueError(
+            f"{name} must hold item indices in [0, {num_items - 1}] (positions in the "
+            f"catalogue, not raw ids), got {int(array[bad][0])}"
+        )
+    return np.unique(array)
+
+
+NEW_ITEM_COLUMNS = ("title", "year", "genres")
+
+
+def new_items_frame(items: pd.DataFrame) -> pd.DataFrame:
+    """``items`` checked for ``embed_new_items``: a non-empty frame with a text ``title`` per
+    row, ``year`` an integer or missing, ``genres`` a string "A|B" ("" for none), optional
+    text ``tags``. Returns a copy with ``year`` as Int64 and missing genres as ""."""
+    if not isinstance(items, pd.DataFrame):
+        kind = type(items).__name__
+        raise ValueError(f"items must be a DataFrame with columns {NEW_ITEM_COLUMNS}, got {kind}")
+    missing = [c for c in NEW_ITEM_COLUMNS if c not in items.columns]
+    if missing or not len(items):
+        raise ValueError(
+            f"items must have columns {list(NEW_ITEM_COLUMNS)} and at least one row; got "
+            f"{len(items)} rows, columns {list(items.columns)} (missing {missing})"
+        )
+    items = items.reset_index(drop=True)
+    for column in ("title", "genres", *(["tags"] if "tags" in items.columns else [])):
+        text = items[column].map(lambda v: isinstance(v, str) or (is_scalar(v) and pd.isna(v)))
+        if not text.all():
+            row = int(np.flatnonzero(~text.to_numpy())[0])
+            value = items[column].iloc[row]
+            hint = "; give genres as one string 'A|B' ('|'.join(...))" if column == "genres" else ""
+            raise ValueError(
+                f"items row {row}, column {column!r}: {value!r} ({type(value).__name__}) is not "
+                f"a string{hint}"
+            )
+    title = items["title"].fillna("").str.strip()
+    if (title == "").any():
+        row = int(np.flatnonzero((title == "").to_numpy())[0])
+        raise ValueError(
+            f"items row {row} has an empty title: the text model embeds the title, give one"
+        )
+    year = pd.to_numeric(items["year"], errors="coerce")
+    bad = (items["year"].notna() & year.isna()) | (year.notna() & (year != year.round()))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"items row {row}, column 'year': {items['year'].iloc[row]!r} is not an integer "
+            "year; give it as a number like 1995, or leave it missing (None)"
+        )
+    return items.assign(year=year.astype("Int64"), genres=items["genres"].fillna(""))
+
+
 def embed_new_items(
     items: pd.DataFrame,
     dataset: str = "ml-100k",
@@ -393,15 +458,17 @@ def embed_new_items(
     data_dir: str | Path | None = None,
 ) -> np.ndarray:
     """Embed items never rated (columns ``title``, ``year``, ``genres`` as "A|B", optional
-    ``tags``) into the hybrid space through the content map fitted on ``dataset``.
+    ``tags``; checked by ``new_items_frame``: a title is required, a missing year becomes the
+    catalogue's median) into the hybrid space through the content map fitted on ``dataset``.
 
     Features are standardised with the
     catalogue's statistics, so a new item lands on the same scale as an unrated catalogue
     item (whose hybrid row is exactly its mapped vector).
     """
+    items = new_items_frame(items)
     fitted = load_embedding_set(dataset, dim, seed, holdout, data_dir)
     names = [str(g) for g in fitted["genre_names"]]
-    given = items["genres"].fillna("").str.split("|")
+    given = items["genres"].str.split("|")
     unknown = sorted({g for gs in given for g in gs if g} - set(names))
     if unknown:
         raise ValueError(f"unknown genre(s) {unknown}; use genres among {names}")
@@ -426,11 +493,10 @@ def rescale_new_items(table: np.ndarray, new_items: np.ndarray, quantile: float)
     be as popular as that one": a knob between ignoring new items (low) and favouring them
     (high); the results notebook draws the trade-off it sets. Directions are unchanged.
     """
-    table = np.asarray(table, dtype=np.float32)
+    table = _validate.finite_table("table", table).numpy()
+    quantile = _validate.fraction("quantile", quantile, closed=True)
     new = np.zeros(len(table), dtype=bool)
-    new[np.asarray(new_items, dtype=np.int64)] = True
-    if not 0 <= quantile <= 1:
-        raise ValueError(f"quantile must lie in [0, 1], got {quantile}")
+    new[_item_indices("new_items", new_items, len(table))] = True
     if new.all() or not new.any():
         raise ValueError("new_items must be a non-empty proper subset of the rows")
     norms = np.linalg.norm(table, axis=1)
@@ -448,6 +514,8 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 def nearest_items(embedding: np.ndarray, k: int = 10) -> np.ndarray:
     """``[num_items, k]``: each item's ``k`` most cosine-similar items, itself excluded."""
+    rows = len(_validate.finite_table("embedding", embedding))
+    k = _validate.integer("k", k, low=1, high=rows - 1)
     u = unit_rows(embedding)
     similarity = u @ u.T
     np.fill_diagonal(similarity, -np.inf)

@@ -386,7 +386,8 @@ def last_item_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
 @dataclass
 class EarlyStopping:
     """The one budget rule of every trained model: keep the best validation checkpoint, stop
-    after ``patience`` validation passes without improvement (PROTOCOL.md, "Training budget and seeds").
+    after ``patience`` validation passes without improvement
+    (PROTOCOL.md, "Training budget and seeds").
 
     ``update(score, step, module)`` records a validation score (higher is better) and copies
     ``module``'s weights when it is the best so far; ``stop`` says the patience is spent;

@@ -14,7 +14,7 @@ paths=(tests)
 
 status=0
 RECNN_SMOKE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest "${paths[@]}" \
-    --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+    --nbval-lax --nbval-current-env \
     -p no:cacheprovider -q "$@" || status=$?
 if [[ $status -eq 5 ]]; then
     echo "test.sh: no tests collected"
