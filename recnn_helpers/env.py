@@ -20,7 +20,7 @@ import torch
 
 from . import _validate
 from .data import Interactions
-from .evaluation import History, history_batch
+from .evaluation import History, default_device, history_batch
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ def centred_rating(
     """Map ratings on ``scale`` to [-1, 1] (the reward; see the module docstring)."""
     low, high = scale[0], scale[1]
     return (rating - (low + high) / 2) / ((high - low) / 2)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class _Env:

@@ -46,6 +46,25 @@ class History:
 ScoreFn = Callable[[torch.Tensor, History], "torch.Tensor | np.ndarray"]
 
 
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU: where environments and the evaluator put their
+    tensors unless told otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _follow_device(table: torch.Tensor) -> Callable[[torch.device], torch.Tensor]:
+    """``table`` on the device asked for, copied once per device (scorers follow the device
+    of the histories they are given, whatever device the table was built on)."""
+    copies = {table.device: table}
+
+    def on(device: torch.device) -> torch.Tensor:
+        if device not in copies:
+            copies[device] = table.to(device)
+        return copies[device]
+
+    return on
+
+
 def history_batch(
     data: Interactions, users: np.ndarray, max_len: int | None = None, device="cpu"
 ) -> History:
@@ -113,7 +132,7 @@ def evaluate(
     batch_size: int = 256,
     max_history: int | None = None,
     item_embeddings: torch.Tensor | np.ndarray | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     return_ranks: bool = False,
 ) -> dict[str, float]:
     """Score every item for every user and return the protocol metrics.
@@ -134,6 +153,7 @@ def evaluate(
         )
     if not split.num_users:
         raise ValueError("the split has no users: nothing to evaluate; check the ratings loaded")
+    device = default_device() if device is None else torch.device(device)
     history = split.history(phase)
     targets_all = split.target(phase)
     num_items = split.num_items
@@ -360,9 +380,10 @@ def new_item_metrics(ranks: np.ndarray, new_target: np.ndarray) -> dict[str, flo
 def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
     """Score = similarity to the mean embedding of the user's history (a baseline that
     learns nothing; notebook 0 and the results notebook put it next to the agents)."""
-    table = _validate.finite_table("item_embeddings", item_embeddings)
+    on = _follow_device(_validate.finite_table("item_embeddings", item_embeddings))
 
     def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        table = on(history.items.device)
         e = table[history.items] * history.mask.unsqueeze(-1)
         mean = e.sum(1) / history.lengths.clamp(min=1).unsqueeze(1)
         return scores_from_actions(mean, table, similarity)
@@ -372,9 +393,10 @@ def mean_of_history_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
 
 def last_item_scorer(item_embeddings, similarity: str = "dot") -> ScoreFn:
     """Score = similarity to the embedding of the user's last item (item-kNN on one item)."""
-    table = _validate.finite_table("item_embeddings", item_embeddings)
+    on = _follow_device(_validate.finite_table("item_embeddings", item_embeddings))
 
     def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        table = on(history.items.device)
         return scores_from_actions(table[history.items[:, -1]], table, similarity)
 
     return score

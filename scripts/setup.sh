@@ -58,6 +58,10 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
     "${pip[@]}" install -q --no-deps --require-hashes -r requirements.lock
     "${pip[@]}" install -q --no-deps --no-build-isolation -e .
     "${pip[@]}" check
+    # The Jupyter kernel "recnn" (this .venv), for `.venv/bin/jupyter lab`; a JupyterLab
+    # installed elsewhere sees it after `.venv/bin/python -m ipykernel install --user --name recnn`.
+    "$venv/bin/python" -m ipykernel install --sys-prefix --name recnn \
+        --display-name "Python (recnn)" >/dev/null
     echo "$want" >"$stamp"
 fi
 
