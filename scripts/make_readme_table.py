@@ -1,10 +1,11 @@
-"""Rewrite the results table of README.md from res/results/summary.json.
+"""Rewrite the results and new-items tables of README.md from res/results/*.json.
 
 `notebooks/4-results/1-ranking.ipynb` writes `summary.json` (the rows of its results table:
-baselines and agents, test metrics, 95% intervals); this script turns it into a markdown table
-between the `<!-- results:start -->` and `<!-- results:end -->` markers of the README and
-leaves everything else untouched. Run by `scripts/main.sh` after the notebooks; idempotent
-(a second run changes nothing) and atomic (a temporary file renamed over the README).
+baselines and agents, test metrics, 95% intervals, and for trained models the budget: the
+cap of the early-stopping rule and the best step of each seed); this script turns it into a
+markdown table between the `<!-- results:start -->` and `<!-- results:end -->` markers of the
+README and leaves everything else untouched. Run by `scripts/main.sh` after the notebooks;
+idempotent (a second run changes nothing) and atomic (a temporary file renamed over the README).
 
     python scripts/make_readme_table.py [--summary PATH] [--readme PATH]
 """
@@ -23,8 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = ROOT / "res" / "results" / "summary.json"
 README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+NEW_ITEMS = ROOT / "res" / "results" / "td3.json"
+NEW_START, NEW_END = "<!-- new-items:start -->", "<!-- new-items:end -->"
+TD3_NOTEBOOK = "notebooks/1-vanilla-rl/3-td3.ipynb"
 NOTEBOOK = "notebooks/4-results/1-ranking.ipynb"
-COLUMNS = ("model", "NDCG@10", "HR@10", "MRR@10", "coverage@10", "novelty@10", "seeds", "notebook")
+COLUMNS = (
+    "model",
+    "NDCG@10",
+    "HR@10",
+    "MRR@10",
+    "coverage@10",
+    "novelty@10",
+    "seeds",
+    "best step / cap",
+    "notebook",
+)
 
 
 class TableError(Exception):
@@ -65,7 +79,9 @@ def _fmt(value, digits: int = 4) -> str:
 def _ndcg(row: dict) -> str:
     low, high = row.get("NDCG@10 low"), row.get("NDCG@10 high")
     if isinstance(low, int | float) and isinstance(high, int | float):
-        return f"{_fmt(row['NDCG@10'])} ± {_fmt((high - low) / 2)}"
+        # The bounds, not a half-width: a percentile bootstrap is not symmetric, and a t
+        # interval clipped at 0 (a mean near 0 over three seeds) is not either.
+        return f"{_fmt(row['NDCG@10'])} ({_fmt(low)}-{_fmt(high)})"
     return _fmt(row["NDCG@10"])
 
 
@@ -73,6 +89,21 @@ def _seeds(row: dict) -> str:
     if str(row.get("interval", "")).startswith("bootstrap"):
         return "det."
     return str(row.get("seeds", "-"))
+
+
+def _budget(row: dict) -> str:
+    """Best step over the seeds (their range when they differ) and the cap, e.g.
+    ``1,200-3,400 / 10,000 updates``; ``det.`` for a deterministic model, ``-`` where the
+    row has no budget (an untrained floor, or an agent file from before budgets were stored)."""
+    if str(row.get("interval", "")).startswith("bootstrap"):
+        return "det."
+    steps = [s for s in row.get("best steps") or [] if isinstance(s, int | float)]
+    cap, unit = row.get("cap steps"), row.get("cap unit")
+    if not steps or not isinstance(cap, int | float):
+        return "-"
+    low, high = int(min(steps)), int(max(steps))
+    best = f"{low:,}" if low == high else f"{low:,}-{high:,}"
+    return f"{best} / {int(cap):,} {unit or 'steps'}"
 
 
 def _cell(text) -> str:
@@ -98,20 +129,61 @@ def render(rows: list[dict]) -> str:
             _fmt(row.get("coverage@10"), 3),
             _fmt(row.get("novelty@10"), 2),
             _seeds(row),
+            _budget(row),
             f"`{_cell(notebook)}`",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    rules = sorted({str(r["budget rule"]) for r in rows if r.get("budget rule")})
     lines += [
         "",
-        "± is half the width of a 95% interval: Student t over training seeds for trained "
-        "models, a bootstrap over users for deterministic ones (`det.`); no interval with one "
-        "seed.",
+        "NDCG@10 (low-high): the test figure and its 95% interval, Student t over training "
+        "seeds for trained models (clipped to [0, 1]), a bootstrap over users for deterministic "
+        "ones (`det.`); no interval with one seed. Best step / cap: every trained model stops by "
+        + (" or ".join(rules) if rules else "early stopping on validation NDCG@10")
+        + " (patience 5) under a cap; the best step is the restored checkpoint's, over the "
+        "seeds (a range when they differ); `-` where a results file does not record it.",
     ]
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str, readme: Path) -> str:
+def load_cold_start(path: Path) -> dict[str, dict]:
+    """The new-item figures of TD3+BC retrained without the held-out items, per scoring."""
+    if not path.is_file():
+        raise TableError(f"{path} not found: run {TD3_NOTEBOOK} in full mode first")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        cold = document["agents"]["TD3+BC"]["cold_start"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise TableError(f"{path}: no agents/TD3+BC/cold_start ({e!r}); run {TD3_NOTEBOOK}") from e
+    if not isinstance(cold, dict) or not cold:
+        raise TableError(f"{path}: agents/TD3+BC/cold_start is empty; run {TD3_NOTEBOOK} again")
+    return cold
+
+
+def render_new_items(cold: dict[str, dict]) -> str:
+    """The new-items table: HR@10 of the users whose target is new, with its Wilson interval,
+    against NDCG@10 of everybody else, for each way of scoring."""
+    users = {int(m.get("users", 0)) for m in cold.values()}
+    lines = [
+        f"(generated by `scripts/make_readme_table.py` from `res/results/td3.json`, written by "
+        f"`{TD3_NOTEBOOK}`; {', '.join(map(str, sorted(users)))} users have a new test target)",
+        "",
+        "| TD3+BC retrained without the held-out items, scored by | HR@10, new-item users "
+        "(95% Wilson) | median rank of the new target | NDCG@10, other users |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, m in cold.items():
+        low, high = _fmt(m.get("HR@10 low"), 3), _fmt(m.get("HR@10 high"), 3)
+        hr = f"{_fmt(m.get('HR@10'), 3)} ({low}-{high})"
+        rank = m.get("median rank")
+        rank = f"{rank:,.0f}" if isinstance(rank, int | float) else "-"
+        lines.append(f"| {_cell(name)} | {hr} | {rank} | {_fmt(m.get('NDCG@10, other users'))} |")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str, readme: Path, start: str = START, end: str = END) -> str:
     """``text`` with the lines between the markers replaced by ``block``."""
+    START, END = start, end  # noqa: N806 (the names the messages below use)
     starts, ends = text.count(START), text.count(END)
     if starts != 1 or ends != 1:
         raise TableError(
@@ -129,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--summary", type=Path, default=SUMMARY, help=f"default: {SUMMARY}")
     parser.add_argument("--readme", type=Path, default=README, help=f"default: {README}")
+    parser.add_argument("--new-items", type=Path, default=NEW_ITEMS, help=f"default: {NEW_ITEMS}")
     args = parser.parse_args(argv)
     try:
         rows = load_rows(args.summary)
@@ -136,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             raise TableError(f"{args.readme} not found")
         old = args.readme.read_text(encoding="utf-8")
         new = replace_block(old, render(rows), args.readme)
+        if NEW_START in new:
+            cold = render_new_items(load_cold_start(args.new_items))
+            new = replace_block(new, cold, args.readme, NEW_START, NEW_END)
     except TableError as e:
         print(f"make_readme_table: {e}", file=sys.stderr)
         return 1

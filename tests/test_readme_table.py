@@ -30,11 +30,19 @@ Text after the table | with a pipe.
 ROWS = [
     {"model": "Popularity", "NDCG@10": 0.04321, "NDCG@10 low": 0.0343, "NDCG@10 high": 0.0536,
      "HR@10": 0.0838, "MRR@10": 0.0309, "coverage@10": 0.054, "novelty@10": 1.2,
-     "seeds": 1, "interval": "bootstrap over users",
+     "seeds": 1, "interval": "bootstrap over users", "cap": "det.", "best step": "det.",
+     "budget rule": None, "cap steps": None, "cap unit": None, "best steps": [],
      "notebook": "notebooks/4-results/1-ranking.ipynb"},
     {"model": "SASRec", "NDCG@10": 0.1, "NDCG@10 low": 0.09, "NDCG@10 high": 0.11,
      "HR@10": 0.19, "MRR@10": 0.07, "coverage@10": 0.3, "novelty@10": 2.1, "seeds": 3,
-     "interval": "t over 3 seeds", "notebook": "notebooks/4-results/1-ranking.ipynb"},
+     "interval": "t over 3 seeds", "budget rule": "early stopping on validation NDCG@10",
+     "cap steps": 100, "cap unit": "epochs", "best steps": [31, 27, 40],
+     "notebook": "notebooks/4-results/1-ranking.ipynb"},
+    {"model": "TD3+BC", "NDCG@10": 0.08, "NDCG@10 low": 0.07, "NDCG@10 high": 0.09,
+     "HR@10": 0.16, "MRR@10": 0.05, "coverage@10": 0.2, "novelty@10": 2.0, "seeds": 3,
+     "interval": "t over 3 seeds", "budget rule": "early stopping on validation NDCG@10",
+     "cap steps": 10000, "cap unit": "updates", "best steps": [4200, 4200, 4200],
+     "notebook": "notebooks/1-vanilla-rl/3-td3.ipynb"},
     {"model": "TD3", "NDCG@10": 0.06, "NDCG@10 low": None, "NDCG@10 high": None,
      "HR@10": 0.12, "MRR@10": 0.04, "coverage@10": 0.1, "novelty@10": 1.5, "seeds": 1,
      "interval": "1 seed", "notebook": "notebooks/1-vanilla-rl/3-td3.ipynb"},
@@ -68,11 +76,18 @@ def test_rewrites_only_the_block(files):
     assert after[1].split("<!-- results:end -->")[1] == before[1].split("<!-- results:end -->")[1]
     table = [line for line in block(text).splitlines() if line.startswith("| ")]
     assert table[0].startswith("| model | NDCG@10 | HR@10 | MRR@10 | coverage@10 | novelty@10")
+    assert "| seeds | best step / cap | notebook |" in table[0]
     models = [line.split(" | ")[0].strip("| ") for line in table[2:]]
-    assert models == ["SASRec", "TD3", "Popularity"]  # sorted by NDCG@10
-    assert "| SASRec | 0.1000 ± 0.0100 | 0.1900 |" in text
+    assert models == ["SASRec", "TD3+BC", "TD3", "Popularity"]  # sorted by NDCG@10
+    rows = {m: line for m, line in zip(models, table[2:], strict=True)}
+    assert "| SASRec | 0.1000 (0.0900-0.1100) | 0.1900 |" in text
     assert "| TD3 | 0.0600 | 0.1200 |" in text  # one seed: no interval
-    assert "| det. |" in table[4] and "| 3 |" in table[2]
+    assert "| det. | det. |" in rows["Popularity"] and "| 3 |" in rows["SASRec"]
+    # Best steps: their range over the seeds (one value when they agree), then the cap.
+    assert "| 27-40 / 100 epochs |" in rows["SASRec"]
+    assert "| 4,200 / 10,000 updates |" in rows["TD3+BC"]
+    assert "| 1 | - |" in rows["TD3"]  # an old agent file without budget: "-", no crash
+    assert "early stopping on validation NDCG@10" in block(text)  # the rule, from the rows
     assert "(placeholder)" not in text
 
 
@@ -118,3 +133,21 @@ def test_defaults_point_at_the_repository():
     root = SCRIPT.parent.parent
     assert make_readme_table.SUMMARY == root / "res" / "results" / "summary.json"
     assert make_readme_table.README == root / "README.md"
+
+
+def test_new_items_block_is_generated_from_the_td3_results(tmp_path):
+    cold = {
+        "dot": {"users": 95, "HR@10": 0.0, "HR@10 low": 0.0, "HR@10 high": 0.0389,
+                "median rank": 1234.0, "NDCG@10, other users": 0.1041},
+        "cosine": {"users": 95, "HR@10": 0.2316, "HR@10 low": 0.15, "HR@10 high": 0.33,
+                   "median rank": 42.0, "NDCG@10, other users": 0.034},
+    }  # fmt: skip
+    path = tmp_path / "td3.json"
+    path.write_text(json.dumps({"agents": {"TD3+BC": {"cold_start": cold}}}))
+    block = make_readme_table.render_new_items(make_readme_table.load_cold_start(path))
+    assert "| dot | 0.000 (0.000-0.039) | 1,234 | 0.1041 |" in block
+    assert "| cosine | 0.232 (0.150-0.330) | 42 | 0.0340 |" in block
+    assert "95 users have a new test target" in block
+    path.write_text(json.dumps({"agents": {"TD3": {}}}))
+    with pytest.raises(make_readme_table.TableError, match="cold_start"):
+        make_readme_table.load_cold_start(path)
