@@ -38,9 +38,12 @@ __all__ = [
     "load_json",
     "load_or_build",
     "load_weights",
+    "policy_path",
     "save_arrays",
     "save_json",
+    "save_policy",
     "save_weights",
+    "saved_policy_seeds",
     "tensorboard_writer",
     "to_numpy",
 ]
@@ -328,6 +331,52 @@ def load_weights(
 
 
 PROBE_INPUT, PROBE_OUTPUT = "__probe_input__", "__probe_output__"
+
+# ----------------------------------------------------------------------------- policies
+
+
+def _check_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not slug or not all(c.isalnum() or c in "-_." for c in slug):
+        raise ValueError(
+            f"policy name must be letters, digits, '-', '_' or '.', got {slug!r}; "
+            "use e.g. 'td3-bc' or 'reinforce-topk'"
+        )
+    return slug
+
+
+def policy_path(slug: str, seed: int) -> Path:
+    """``MODELS_DIR/policies/<slug>-seed<seed>.safetensors``: where an agent notebook saves the
+    policy it reports for one training seed, and where the simulator notebook reads it."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return paths().models / "policies" / f"{_check_slug(slug)}-seed{int(seed)}.safetensors"
+
+
+def save_policy(
+    slug: str, seed: int, module: torch.nn.Module, *, probe_input: torch.Tensor, **meta: Any
+) -> Path:
+    """Save the policy of one training seed (the module the notebook evaluated on test) with
+    its probe, so that another notebook's copy of the class is checked on load.
+
+    ``meta`` holds what rebuilding the module needs (sizes, the setting validation chose);
+    the slug and seed are added. Returns the path written.
+    """
+    path = policy_path(slug, seed)
+    save_weights(path, module, meta={**meta, "policy": slug, "seed": int(seed)},
+                 probe_input=probe_input)  # fmt: skip
+    return path
+
+
+def saved_policy_seeds(slug: str) -> list[int]:
+    """The training seeds whose policy ``save_policy`` wrote for ``slug`` in this mode."""
+    folder = paths().models / "policies"
+    prefix = f"{_check_slug(slug)}-seed"
+    seeds = []
+    for path in folder.glob(f"{prefix}*.safetensors"):
+        tail = path.name[len(prefix) : -len(".safetensors")]
+        if tail.isdigit():
+            seeds.append(int(tail))
+    return sorted(seeds)
 
 
 @torch.no_grad()

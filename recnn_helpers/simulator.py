@@ -708,3 +708,38 @@ def summarise(
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "low", "high"])
     table.index = pd.MultiIndex.from_tuples(table.index, names=["policy", "metric"])
     return table
+
+
+def pool_training_seeds(results: Mapping[int, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``run_sessions`` results of one agent, one per training seed, as one result.
+
+    The arrays are concatenated (one entry per training seed and simulator seed), ``seeds``
+    keeps the simulator seed of each entry and ``training_seeds`` its training seed, so that
+    ``summarise``'s interval spans both sources of variation and ``paired_difference`` pairs
+    each entry with a baseline played under the same simulator seed.
+    """
+    if not results:
+        raise ValueError("no training seed to pool: results is empty")
+    first = next(iter(results.values()))
+    pooled = {key: np.concatenate([np.asarray(r[key]) for r in results.values()]) for key in first}
+    pooled["training_seeds"] = np.concatenate(
+        [np.full(len(r["seeds"]), seed) for seed, r in results.items()]
+    )
+    return pooled
+
+
+def paired_difference(
+    result: Mapping[str, np.ndarray], baseline: Mapping[str, np.ndarray], metric: str = "return"
+) -> np.ndarray:
+    """``result[metric]`` minus ``baseline[metric]`` under the same simulator seed, entry by
+    entry (a pooled result has one entry per training seed and simulator seed; a pooled
+    baseline is first averaged over its training seeds). Two policies played with one seed
+    share the rating noise and leaving draws, so the difference is free of them."""
+    base_seeds = np.asarray(baseline["seeds"]).astype(int)
+    base_values = np.asarray(baseline[metric], dtype=float)
+    at = {s: base_values[base_seeds == s].mean() for s in np.unique(base_seeds)}
+    seeds = np.asarray(result["seeds"]).astype(int)
+    missing = sorted(set(seeds.tolist()) - set(at))
+    if missing:
+        raise ValueError(f"the baseline was not played with simulator seeds {missing}")
+    return np.asarray(result[metric], dtype=float) - np.array([at[s] for s in seeds])

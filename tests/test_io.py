@@ -298,3 +298,44 @@ def test_weights_probe_catches_a_class_that_drifted(tmp_path):
     assert set(state) == {"net.weight", "net.bias"}
     with pytest.raises(RuntimeError, match="copy its class again from the notebook"):
         load_weights(path, Actor(scale=2.0))  # same weights, other forward: caught
+
+
+def test_policies_saved_per_seed_are_found_and_checked(tmp_path, monkeypatch):
+    from recnn_helpers.io import policy_path, save_policy, saved_policy_seeds
+
+    monkeypatch.setenv("RECNN_HOME", str(tmp_path))
+    monkeypatch.setenv("RECNN_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("RECNN_SMOKE", raising=False)
+    torch.manual_seed(0)
+    probe = torch.randn(4, 3)
+    assert saved_policy_seeds("td3-bc") == []  # no folder yet: nothing, no error
+    for seed in (2, 0):
+        path = save_policy("td3-bc", seed, nn.Linear(3, 2), probe_input=probe, alpha=0.0)
+        assert path == policy_path("td3-bc", seed)
+    save_policy("td3", 1, nn.Linear(3, 2), probe_input=probe)
+    assert saved_policy_seeds("td3-bc") == [0, 2]  # 'td3' is another policy
+    _, meta = load_weights(policy_path("td3-bc", 2), nn.Linear(3, 2))
+    assert meta == {"alpha": 0.0, "policy": "td3-bc", "seed": 2}
+
+    class Drifted(nn.Linear):
+        def forward(self, x):
+            return torch.tanh(super().forward(x))
+
+    with pytest.raises(RuntimeError, match="computes other outputs"):
+        load_weights(policy_path("td3-bc", 0), Drifted(3, 2))
+
+
+@pytest.mark.parametrize("slug", ["", "td3/bc", "../x", "td3 bc", None])
+def test_policy_path_refuses_names_that_leave_the_folder(slug):
+    from recnn_helpers.io import policy_path
+
+    with pytest.raises(ValueError, match="policy name"):
+        policy_path(slug, 0)
+
+
+def test_policy_path_refuses_bad_seeds():
+    from recnn_helpers.io import policy_path
+
+    for seed in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="seed"):
+            policy_path("td3", seed)

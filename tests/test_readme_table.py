@@ -151,3 +151,46 @@ def test_new_items_block_is_generated_from_the_td3_results(tmp_path):
     path.write_text(json.dumps({"agents": {"TD3": {}}}))
     with pytest.raises(make_readme_table.TableError, match="cold_start"):
         make_readme_table.load_cold_start(path)
+
+
+def long_term_entry(model, returns, lengths, ndcg):
+    return {
+        "model": model,
+        **{
+            rule: {
+                "test NDCG@10": ndcg,
+                "return": {"mean": r, "low": r - 0.5, "high": r + 0.5},
+                "length": {"mean": n, "low": n - 1, "high": n + 1},
+            }
+            for rule, r, n in zip(("none", "mild", "strong"), returns, lengths, strict=True)
+        },
+    }
+
+
+def test_long_term_columns_and_table_come_from_the_simulator_results(tmp_path, files):
+    summary, readme = files
+    readme.write_text(README + "\n<!-- long-term:start -->\n<!-- long-term:end -->\n")
+    path = tmp_path / "long-term.json"
+    policies = {
+        "popularity": long_term_entry("Popularity", (11.6, 8.3, 4.1), (30, 24, 12), 0.0432),
+        "oracle planner": long_term_entry(None, (19.1, 16.1, 11.9), (30, 28, 22), 0.2),
+        "TD3+BC": long_term_entry("TD3+BC", (6.2, 3.7, 1.9), (30, 20, 9), 0.08),
+    }
+    path.write_text(json.dumps({"policies": policies, "args": {"rules": ["none", "mild", "strong"]},
+                                "users": {"report": 472}}))  # fmt: skip
+    assert run("--summary", summary, "--readme", readme, "--long-term", path).returncode == 0
+    text = readme.read_text()
+    table = block(text)
+    # The results table gains the returns of the models the simulator plays, '-' elsewhere.
+    assert "| Popularity | 0.0432 (0.0343-0.0536) |" in table
+    assert "| 11.6 / 8.3 / 4.1 |" in table and "| 6.2 / 3.7 / 1.9 |" in table
+    assert table.count("| - / - / - |") == 0 and "| - | 3 |" in table  # SASRec: not played
+    long_term = text.split("<!-- long-term:start -->")[1].split("<!-- long-term:end -->")[0]
+    lines = [line for line in long_term.splitlines() if line.startswith("| ")][2:]
+    assert [line.split(" | ")[0] for line in lines] == ["| oracle planner", "| popularity",
+                                                         "| TD3+BC"]  # fmt: skip
+    assert "| 4.10 (3.60 to 4.60) | 24.0 | 12.0 |" in lines[1]
+    assert "472 report users" in long_term
+    path.write_text(json.dumps({"policies": {}, "args": {"rules": ["none"]}}))
+    result = run("--summary", summary, "--readme", readme, "--long-term", path)
+    assert result.returncode == 1 and "no policy scored" in result.stderr

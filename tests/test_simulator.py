@@ -398,3 +398,30 @@ def test_leaving_rule_presets():
     assert mild.penalty < strong.penalty
     with pytest.raises(ValueError, match="preset"):
         sim.LeavingRule.preset("medium")
+
+
+def fake_run(seeds, returns):
+    return {"seeds": np.asarray(seeds), "return": np.asarray(returns, dtype=float)}
+
+
+def test_pooled_training_seeds_pair_by_simulator_seed():
+    baseline = fake_run([0, 1, 2], [1.0, 2.0, 3.0])
+    agent = sim.pool_training_seeds(
+        {0: fake_run([0, 1, 2], [1.5, 2.5, 3.5]), 7: fake_run([2, 0, 1], [3.0, 1.0, 2.0])}
+    )
+    assert agent["training_seeds"].tolist() == [0, 0, 0, 7, 7, 7]
+    assert agent["seeds"].tolist() == [0, 1, 2, 2, 0, 1]
+    # Paired by simulator seed, not by position: the second agent's shuffled seeds earn
+    # exactly the baseline's, the first 0.5 more.
+    assert sim.paired_difference(agent, baseline).tolist() == [0.5, 0.5, 0.5, 0.0, 0.0, 0.0]
+    # A pooled baseline is averaged over its training seeds first.
+    assert sim.paired_difference(baseline, agent).tolist() == [-0.25, -0.25, -0.25]
+    summary = sim.summarise(agent, metrics=("return",))
+    assert summary.loc[("policy", "return"), "mean"] == pytest.approx(13.5 / 6)
+
+
+def test_paired_difference_refuses_unplayed_seeds_and_empty_pools():
+    with pytest.raises(ValueError, match=r"simulator seeds \[5\]"):
+        sim.paired_difference(fake_run([0, 5], [1.0, 1.0]), fake_run([0, 1], [1.0, 1.0]))
+    with pytest.raises(ValueError, match="no training seed"):
+        sim.pool_training_seeds({})
