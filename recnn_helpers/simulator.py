@@ -173,6 +173,48 @@ def fit_preferences(
                 rating_scale, dim, reg, reg_bias, iters, seed)  # fmt: skip
 
 
+@dataclass
+class RatingTable:
+    """Any user model's predicted ratings as one dense table ``[num_users, num_items]``, with
+    the interface of ``Preferences`` (``predict``, ``full``, ``to``), so that ``UserSimulator``
+    and ``oracle_scorer`` can play a model other than the world's: an agent's own user model,
+    learned from the train split, in which it plans (notebook ``5-long-term/2-planning``).
+
+    Dense on purpose: a session reads a few items per user and step, and the table of a model
+    that is costly to evaluate is computed once. ``num_users * num_items`` floats: 6 MB on
+    ML-100K, 15 GB on ML-20M, where a model's ``predict`` should be used instead.
+    """
+
+    ratings: torch.Tensor  # float32 [num_users, num_items], unclipped
+    rating_scale: tuple[float, float] = (1.0, 5.0)
+
+    @property
+    def num_users(self) -> int:
+        return self.ratings.shape[0]
+
+    @property
+    def num_items(self) -> int:
+        return self.ratings.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.ratings.device
+
+    def to(self, device: str | torch.device) -> RatingTable:
+        return replace(self, ratings=self.ratings.to(device))
+
+    def predict(self, users, items, clip: bool = True) -> torch.Tensor:
+        u = torch.as_tensor(users, dtype=torch.int64, device=self.device)
+        i = torch.as_tensor(items, dtype=torch.int64, device=self.device)
+        u, i = torch.broadcast_tensors(u, i)
+        rating = self.ratings[u, i]
+        return rating.clamp(*self.rating_scale) if clip else rating
+
+    def full(self, users, clip: bool = True) -> torch.Tensor:
+        rating = self.ratings[torch.as_tensor(users, dtype=torch.int64, device=self.device)]
+        return rating.clamp(*self.rating_scale) if clip else rating
+
+
 def validate_preferences(
     data: Interactions,
     holdout: float = 0.1,
@@ -259,6 +301,15 @@ def predicted_vs_logged(prefs: Preferences, data: Interactions) -> pd.DataFrame:
 # --------------------------------------------------------------------------- leaving rule
 
 
+def decayed_mean(values: torch.Tensor, mask: torch.Tensor, decay: float) -> torch.Tensor:
+    """``x <- decay * x + (1 - decay) * v`` run from zero over right-aligned ``values
+    [B, L, ...]`` (``mask [B, L]`` marks real steps), in closed form: weights
+    ``(1 - decay) * decay ** age``."""
+    age = torch.arange(values.shape[1] - 1, -1, -1, device=values.device, dtype=torch.float32)
+    weight = (1 - decay) * decay**age * mask
+    return (weight.view(*weight.shape, *[1] * (values.dim() - 2)) * values).sum(1)
+
+
 @dataclass
 class LeavingRule:
     """How satiation and poor ratings lower enjoyment and make users leave (module docstring).
@@ -309,6 +360,22 @@ class LeavingRule:
             return torch.zeros_like(boredom)
         return torch.sigmoid(self.slope * (boredom - self.threshold))
 
+    def boredom(self, satiation: torch.Tensor, poor: torch.Tensor) -> torch.Tensor:
+        """``max_g s_g + poor_weight * poor`` over the last axis of ``satiation``."""
+        return satiation.amax(-1) + self.poor_weight * poor
+
+    def state(
+        self, history: History, genre_share: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(satiation [B, G], poor [B])`` recomputed from the visible ``history`` as the rule
+        defines them (what a policy that knows the rule can know; the simulator starts them
+        from up to 100 logged items, so a shorter history misses a share ``decay ** width``).
+        ``genre_share`` is ``g / |g|`` per item (``UserSimulator.genre_share``)."""
+        satiation = decayed_mean(genre_share[history.items], history.mask, self.decay)
+        poor = decayed_mean((history.ratings < self.poor_rating).float(), history.mask,
+                            self.poor_decay)  # fmt: skip
+        return satiation, poor
+
 
 # --------------------------------------------------------------------------- simulator
 
@@ -354,7 +421,7 @@ class UserSimulator(gym.Env):
 
     def __init__(
         self,
-        preferences: Preferences,
+        preferences: Preferences | RatingTable,
         genres: np.ndarray | torch.Tensor,
         start: Interactions,
         users: np.ndarray | None = None,
@@ -366,12 +433,13 @@ class UserSimulator(gym.Env):
         max_history: int | None = None,
         device: str | torch.device | None = None,
     ):
-        """``preferences`` from ``fit_preferences``; ``genres`` the 0/1 item genres
-        ``[num_items, num_genres]`` (``embeddings.genre_matrix(ml.items)[0]``); ``start`` the
-        histories sessions continue (``split.history("test")``); ``users`` the user indices
-        to simulate (default: all); ``noise_std`` the rating noise in stars; ``max_history``
-        cuts the history the policy reads (the seen-item mask always uses all of it). The
-        device defaults to that of ``genres`` when it is a tensor, else ``default_device()``.
+        """``preferences`` from ``fit_preferences`` (or any model as a ``RatingTable``);
+        ``genres`` the 0/1 item genres ``[num_items, num_genres]``
+        (``embeddings.genre_matrix(ml.items)[0]``); ``start`` the histories sessions continue
+        (``split.history("test")``); ``users`` the user indices to simulate (default: all);
+        ``noise_std`` the rating noise in stars; ``max_history`` cuts the history the policy
+        reads (the seen-item mask always uses all of it). The device defaults to that of
+        ``genres`` when it is a tensor, else ``default_device()``.
         """
         if device is None:
             device = genres.device if isinstance(genres, torch.Tensor) else default_device()
@@ -427,13 +495,6 @@ class UserSimulator(gym.Env):
 
     # ----------------------------------------------------------------- state
 
-    def _decayed_mean(self, values: torch.Tensor, mask: torch.Tensor, decay: float):
-        """``x <- decay * x + (1 - decay) * v`` run over right-aligned ``values [B, L, ...]``
-        from zero, in closed form: weights ``(1 - decay) * decay ** age``."""
-        age = torch.arange(values.shape[1] - 1, -1, -1, device=self.device, dtype=torch.float32)
-        weight = (1 - decay) * decay**age * mask
-        return (weight.view(*weight.shape, *[1] * (values.dim() - 2)) * values).sum(1)
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start every user's session from their logged history; returns ``(obs, info)``."""
         super().reset(seed=seed)
@@ -454,10 +515,9 @@ class UserSimulator(gym.Env):
         # Satiation and the poor-rating average start from the log (~ all weight in 100 items).
         rule = self.rule
         recent = history_batch(self.start, rows, 100, device=self.device)
-        self.satiation = self._decayed_mean(self.genre_share[recent.items], recent.mask,
-                                            rule.decay)  # fmt: skip
+        self.satiation = decayed_mean(self.genre_share[recent.items], recent.mask, rule.decay)
         poor = (recent.ratings < rule.poor_rating).float()
-        self.poor = self._decayed_mean(poor, recent.mask, rule.poor_decay)
+        self.poor = decayed_mean(poor, recent.mask, rule.poor_decay)
         self.session_items = torch.full((self.num_envs, self.max_steps), -1, dtype=torch.int64,
                                         device=self.device)  # fmt: skip
         self.session_ratings = torch.zeros(self.num_envs, self.max_steps, device=self.device)
@@ -644,6 +704,54 @@ def oracle_scorer(env: UserSimulator, satiation_weight: float = 0.0) -> ScoreFn:
         return prefs.full(users) - satiation_weight * (satiation @ share.T)
 
     return score
+
+
+# --------------------------------------------------------------------------- re-rankers
+
+
+def unseen_candidates(base: ScoreFn, history: History, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` best unseen items of a base scorer ``[B, n]``, and their relevance min-max
+    scaled to [0, 1] over the list."""
+    scores = torch.as_tensor(base(history.users, history)).float().clone()
+    items = history.items.to(scores.device)
+    rows = torch.arange(len(scores), device=scores.device).unsqueeze(1).expand_as(items)
+    mask = history.mask.to(scores.device)
+    scores[rows[mask], items[mask]] = -math.inf
+    top = scores.topk(n, dim=1)
+    low, high = top.values[:, -1:], top.values[:, :1]
+    return top.indices, (top.values - low) / (high - low).clamp(min=1e-12)
+
+
+def rerank(base: ScoreFn, adjust, num_items: int, candidates: int = 100) -> ScoreFn:
+    """A scorer that reorders the ``candidates`` best unseen items of ``base``: they score
+    ``adjust(items, relevance, history)`` (``[B, n]`` each), every other item -3, below any
+    candidate whose adjusted score stays above it."""
+
+    def score(users: torch.Tensor, history: History) -> torch.Tensor:
+        items, relevance = unseen_candidates(base, history, candidates)
+        scores = torch.full((len(users), num_items), -3.0, device=items.device)
+        return scores.scatter_(1, items, adjust(items, relevance, history))
+
+    return score
+
+
+def mmr_scorer(base: ScoreFn, genres: torch.Tensor, weight: float, candidates: int = 100,
+               window: int = 10) -> ScoreFn:  # fmt: skip
+    """Maximal marginal relevance on genres (Carbonell and Goldstein, 1998), re-ranking the
+    ``candidates`` best unseen items of ``base``: ``(1 - weight) * rel_i - weight * max_j
+    cos(g_i, g_j)`` over the last ``window`` items of the history; ``weight = 0`` is the
+    greedy list. Used by both long-term notebooks."""
+    genre_unit = torch.nn.functional.normalize(torch.as_tensor(genres).float(), dim=1)
+
+    def adjust(items, relevance, history):
+        last = history.last(window)
+        unit = genre_unit.to(items.device)
+        similarity = unit[items] @ unit[last.items.to(items.device)].transpose(1, 2)  # [B, n, w]
+        mask = last.mask.to(items.device).unsqueeze(1)
+        redundancy = similarity.masked_fill(~mask, 0.0).amax(2)
+        return (1 - weight) * relevance - weight * redundancy
+
+    return rerank(base, adjust, len(genre_unit), candidates)
 
 
 # --------------------------------------------------------------------------- runs

@@ -194,3 +194,43 @@ def test_long_term_columns_and_table_come_from_the_simulator_results(tmp_path, f
     path.write_text(json.dumps({"policies": {}, "args": {"rules": ["none"]}}))
     result = run("--summary", summary, "--readme", readme, "--long-term", path)
     assert result.returncode == 1 and "no policy scored" in result.stderr
+
+
+def test_planning_block_comes_from_the_planning_results(tmp_path, files):
+    summary, readme = files
+    readme.write_text(README + "\n<!-- planning:start -->\n<!-- planning:end -->\n")
+    path = tmp_path / "long-term-planning.json"
+    rules = ["none", "mild", "strong"]
+    policies = {
+        "planner": long_term_entry(None, (12.0, 9.0, 5.5), (30, 25, 15), 0.01),
+        "popularity": long_term_entry(None, (11.6, 8.3, 4.1), (30, 24, 12), 0.0432),
+    }
+    comparison = {
+        rule: {
+            "planner / myopic": ratio,
+            "share of the oracle advantage": share,
+            "planning (planner - myopic): mean [95% interval]": "+0.10 [-0.2, +0.4]",
+            "rule + penalty (myopic - model greedy): mean [95% interval]": "+1.0 [+0.5, +1.5]",
+        }
+        for rule, ratio, share in zip(rules, (1.0, 1.04, 1.2), (0.0, 0.1, 0.6), strict=True)
+    }
+    limits = {rule: {"oracle planner / oracle myopic, world": 1.0 + i / 10}
+              for i, rule in enumerate(rules)}  # fmt: skip
+    path.write_text(json.dumps({"policies": policies, "comparison": comparison, "limits": limits,
+                                "args": {"rules": rules}, "users": {"report": 472}}))  # fmt: skip
+    assert run("--summary", summary, "--readme", readme, "--planning", path).returncode == 0
+    text = readme.read_text()
+    planning = text.split("<!-- planning:start -->")[1].split("<!-- planning:end -->")[0]
+    assert "| planner | 0.0100 | 12.00 (11.50 to 12.50) | 9.00 (8.50 to 9.50) |" in planning
+    assert "| planner / strongest myopic | 1.000 | 1.040 | 1.200 |" in planning
+    assert "| share of the oracle planner's advantage | 0.00 | 0.10 | 0.60 |" in planning
+    assert (
+        "| oracle planner / oracle myopic (planning with the world's model) | 1.000 | 1.100 |"
+        in planning
+    )
+    rows = [line.split(" | ")[0] for line in planning.splitlines() if line.startswith("| p")]
+    assert rows[1:3] == ["| planner", "| popularity"]  # best return under the strongest rule first
+    assert "472 report users" in planning
+    path.write_text(json.dumps({"policies": policies}))
+    result = run("--summary", summary, "--readme", readme, "--planning", path)
+    assert result.returncode == 1 and "comparison" in result.stderr
