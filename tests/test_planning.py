@@ -11,11 +11,11 @@ leaving, steers a bored user away from the satiated genre.
 from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from notebook_cells import tagged_cells_namespace
 
 from recnn_helpers import simulator as sim
 from recnn_helpers.data import leave_one_out, to_interactions
@@ -29,15 +29,7 @@ GENRES = np.array([[1, 0]] * 5 + [[0, 1]] * 5, dtype=np.float32)  # 10 items
 
 @pytest.fixture(scope="module")
 def ns() -> dict:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code"]
-    imports = [c for c in cells if "imports" in c.metadata.get("tags", [])]
-    planning = [c for c in cells if "planning" in c.metadata.get("tags", [])]
-    assert len(imports) == 1 and planning, "tag the imports cell and the planning cells"
-    namespace: dict = {"__name__": "planning_notebook"}
-    for cell in [*imports, *planning]:
-        exec(compile(cell.source, f"{NOTEBOOK.name}:{cells.index(cell)}", "exec"), namespace)
-    return namespace
+    return tagged_cells_namespace(NOTEBOOK, "planning")
 
 
 def ratings_frame(seed=0, users=12, per_user=8):

@@ -9,9 +9,9 @@ none).
 
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
+from notebook_cells import tagged_cells_namespace
 from torch import nn
 
 NOTEBOOK = (
@@ -26,16 +26,7 @@ LENGTHS = [1, 4, 7, 2]
 
 @pytest.fixture(scope="module")
 def ns() -> dict:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code"]
-    imports = [c for c in cells if "imports" in c.metadata.get("tags", [])]
-    encoders = [c for c in cells if "encoders" in c.metadata.get("tags", [])]
-    assert len(imports) == 1, "tag exactly one cell `imports` in the notebook"
-    assert encoders, "tag the notebook's encoder cells `encoders`"
-    namespace: dict = {"__name__": "state_encoders_notebook"}
-    for cell in [*imports, *encoders]:
-        exec(compile(cell.source, f"{NOTEBOOK.name}:{cells.index(cell)}", "exec"), namespace)
-    return namespace
+    return tagged_cells_namespace(NOTEBOOK, "encoders")
 
 
 BUILDERS = {
