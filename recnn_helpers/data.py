@@ -48,8 +48,17 @@ RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 RATING_SCALES = {
     "ml-100k": (1.0, 5.0, 1.0),
     "ml-1m": (1.0, 5.0, 1.0),
+    "ml-10m": (0.5, 5.0, 0.5),
     "ml-20m": (0.5, 5.0, 0.5),
+    "ml-25m": (0.5, 5.0, 0.5),
+    "ml-32m": (0.5, 5.0, 0.5),
+    "ml-latest-small": (0.5, 5.0, 0.5),
+    "ml-latest": (0.5, 5.0, 0.5),
 }
+# The two file layouts of the later releases: '::'-separated .dat files without a header
+# (ML-1M, ML-10M) and csv files with a header (ML-20M and every release since).
+DAT_RELEASES = ("ml-1m", "ml-10m")
+CSV_RELEASES = ("ml-20m", "ml-25m", "ml-32m", "ml-latest-small", "ml-latest")
 
 
 class DataError(ValueError):
@@ -79,25 +88,30 @@ class MovieLens:
 
 
 def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) -> MovieLens:
-    """Load ``ml-100k`` (fetched when missing), ``ml-1m`` or ``ml-20m`` from ``data_dir``.
+    """Load a MovieLens release from ``data_dir / name``.
 
-    ML-100K is read from ``data/ml-100k`` in either the official GroupLens layout
+    ``ml-100k`` is read from ``data/ml-100k`` in either the official GroupLens layout
     (``u.data``, ``u.item``) or RecBole's atomic files (``ml-100k.inter`` ...), which are
     fetched from the pinned ``recbole`` wheel when neither is there (only into a folder that
-    is absent or holds nothing but those files: a user's files are never touched). ML-1M and
-    ML-20M must be unpacked by the user into ``data/ml-1m`` / ``data/ml-20m`` in their
-    official formats. Each file is checked as a whole (readable, not empty or compressed, its
+    is absent or holds nothing but those files: a user's files are never touched). The later
+    releases must be unpacked by the user into ``data/<name>`` in their official formats:
+    ``ml-1m`` and ``ml-10m`` as ``ratings.dat`` / ``movies.dat`` ('::'-separated), ``ml-20m``,
+    ``ml-25m``, ``ml-32m``, ``ml-latest-small`` and ``ml-latest`` as ``ratings.csv`` /
+    ``movies.csv``. Each file is checked as a whole (readable, not empty or compressed, its
     separator and column count, a final newline), then row by row, and every rated item must
     be in the items file; a ``DataError`` names the file, the line and the fix.
     """
     data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
     if name == "ml-100k":
         return _load_ml100k(data_dir / "ml-100k")
-    if name == "ml-1m":
-        return _load_ml1m(data_dir / "ml-1m")
-    if name == "ml-20m":
-        return _load_ml20m(data_dir / "ml-20m")
-    raise ValueError(f"unknown data set {name!r}: use 'ml-100k', 'ml-1m' or 'ml-20m'")
+    if name in DAT_RELEASES:
+        return _load_dat_release(data_dir / name, name)
+    if name in CSV_RELEASES:
+        return _load_csv_release(data_dir / name, name)
+    known = ", ".join(repr(n) for n in ("ml-100k", *DAT_RELEASES, *CSV_RELEASES))
+    raise ValueError(
+        f"unknown data set {name!r}: use one of {known}, or load_ratings() for your own file"
+    )
 
 
 def _require_files(folder: Path, names: list[str], dataset: str) -> None:
@@ -286,9 +300,9 @@ U_ITEM_COLUMNS = ["item_id", "title", "release date", "video release date", "IMD
 RATINGS_FIX = {
     "ml-100k": "u.data of ML-100K has 4 tab-separated columns (user_id, item_id, rating, "
     "timestamp) and no header",
-    "ml-1m": "ratings.dat of ML-1M has 4 '::'-separated columns (UserID::MovieID::Rating::"
+    "dat": "ratings.dat of {release} has 4 '::'-separated columns (UserID::MovieID::Rating::"
     "Timestamp) and no header",
-    "ml-20m": "ratings.csv of ML-20M is comma-separated with the header "
+    "csv": "ratings.csv of {release} is comma-separated with the header "
     "userId,movieId,rating,timestamp",
 }
 
@@ -329,35 +343,41 @@ def _load_ml100k_grouplens(folder: Path) -> MovieLens:
     return MovieLens("ml-100k", ratings, items, rating_scale=RATING_SCALES["ml-100k"])
 
 
-def _load_ml1m(folder: Path) -> MovieLens:
-    _require_files(folder, ["ratings.dat", "movies.dat"], "ml-1m")
+def _load_dat_release(folder: Path, name: str) -> MovieLens:
+    _require_files(folder, ["ratings.dat", "movies.dat"], name)
     path = folder / "ratings.dat"
-    fix = f"{RATINGS_FIX['ml-1m']}: download the official file from {GROUPLENS_PAGE} again"
+    release = name.upper()
+    fix = (f"{RATINGS_FIX['dat'].format(release=release)}: download the official file from "
+           f"{GROUPLENS_PAGE} again")  # fmt: skip
     _check_structure(path, "::", len(RATING_COLUMNS), header=False, fix=fix)
     ratings = _read_table(path, sep="::", header=None, names=list(RATING_COLUMNS))
     _require_rows(ratings, path, "ratings")
-    ratings = validate_ratings(ratings, path, RATING_SCALES["ml-1m"], header_rows=0)
+    ratings = validate_ratings(ratings, path, RATING_SCALES[name], header_rows=0)
     movies = folder / "movies.dat"
+    # NB: latin-1, as ML-1M's file is; it decodes any byte, so a UTF-8 title reads with
+    # garbled accents rather than failing.
     fields, lines = _read_fields(movies, "::", ["MovieID", "Title", "Genres"], "latin-1")
     items = _movies_frame(fields["MovieID"], fields["Title"], fields["Genres"], movies, lines)
     _check_catalogue(ratings, items, path, movies, header_rows=0)
-    return MovieLens("ml-1m", ratings, items, rating_scale=RATING_SCALES["ml-1m"])
+    return MovieLens(name, ratings, items, rating_scale=RATING_SCALES[name])
 
 
-def _load_ml20m(folder: Path) -> MovieLens:
-    _require_files(folder, ["ratings.csv", "movies.csv"], "ml-20m")
+def _load_csv_release(folder: Path, name: str) -> MovieLens:
+    _require_files(folder, ["ratings.csv", "movies.csv"], name)
     path = folder / "ratings.csv"
-    fix = f"{RATINGS_FIX['ml-20m']}: download the official file from {GROUPLENS_PAGE} again"
+    release = name.upper()
+    fix = (f"{RATINGS_FIX['csv'].format(release=release)}: download the official file from "
+           f"{GROUPLENS_PAGE} again")  # fmt: skip
     _check_structure(path, ",", None, header=True, fix=fix)
     columns = {"user_id": "userId", "item_id": "movieId", "rating": "rating",
                "timestamp": "timestamp"}  # fmt: skip
-    ratings = load_ratings(path, columns=columns, scale=RATING_SCALES["ml-20m"])
+    ratings = load_ratings(path, columns=columns, scale=RATING_SCALES[name])
     movies = folder / "movies.csv"
     raw = _read_movies_csv(movies)
     lines = np.arange(len(raw)) + 2
     items = _movies_frame(raw["movieId"], raw["title"], raw["genres"], movies, lines)
     _check_catalogue(ratings, items, path, movies, header_rows=1)
-    return MovieLens("ml-20m", ratings, items, rating_scale=RATING_SCALES["ml-20m"])
+    return MovieLens(name, ratings, items, rating_scale=RATING_SCALES[name])
 
 
 def _split_title_year(titles: pd.Series) -> tuple[pd.Series, pd.Series]:

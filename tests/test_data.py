@@ -350,8 +350,8 @@ def test_missing_files_name_grouplens_and_folder(tmp_path, name, present):
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(ValueError, match="ml-1m"):
-        load_movielens("ml-10m", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="ml-1m.*ml-10m.*ml-25m.*load_ratings"):
+        load_movielens("ml-5m", data_dir=tmp_path)
 
 
 def u_item_line(item_id, title, date, genres):

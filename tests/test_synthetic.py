@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from recnn_helpers.data import (
+    CSV_RELEASES,
+    DAT_RELEASES,
     RATING_SCALES,
     LeaveOneOut,
     leave_one_out,
@@ -137,3 +139,14 @@ def test_order_matters():
     split = planted_split()
     last, first = item_knn_scorer(split), item_knn_scorer(split, recent=False)
     assert ndcg(last, split) > 2 * ndcg(first, split)
+
+
+@pytest.mark.parametrize("release", [*DAT_RELEASES, *CSV_RELEASES])
+def test_every_release_name_reads_its_layout(tmp_path, release):
+    layout = "ml-1m" if release in DAT_RELEASES else "ml-20m"
+    write_movielens(tmp_path / release, layout, num_users=30, num_items=60, num_ratings=900)
+    ml = load_movielens(release, data_dir=tmp_path)
+    assert ml.name == release and len(ml.ratings) == 900
+    assert ml.rating_scale == RATING_SCALES[release]
+    with pytest.raises(FileNotFoundError, match=f"{release}: ratings"):
+        load_movielens(release, data_dir=tmp_path / "empty")
