@@ -240,25 +240,32 @@ def validate_preferences(
                                   "seed": seed, **fit_kwargs})  # fmt: skip
     truth = ratings[test]
     mu = ratings[train].mean()
-    sums = np.bincount(items[train], ratings[train], minlength=data.num_items)
-    counts = np.bincount(items[train], minlength=data.num_items)
-    item_mean = np.where(counts > 0, sums / np.maximum(counts, 1), mu)
     predictions = {
         "MF": prefs.predict(users[test], items[test]).double().numpy(),
-        "item mean": item_mean[items[test]],
+        "item mean": item_means(items[train], ratings[train], data.num_items)[items[test]],
         "global mean": np.full(len(test), mu),
     }
-    low, high = rating_scale[0], rating_scale[1]
     result = {}
     for name, pred in predictions.items():
-        pred = np.clip(pred, low, high)
-        spearman = np.nan if np.ptp(pred) == 0 else stats.spearmanr(pred, truth)[0]
-        result[name] = {
-            "RMSE": float(np.sqrt(np.mean((pred - truth) ** 2))),
-            "Spearman": float(spearman),
-            "held-out ratings": float(len(test)),
-        }
+        result[name] = {**rating_accuracy(pred, truth, rating_scale),
+                        "held-out ratings": float(len(test))}  # fmt: skip
     return result
+
+
+def item_means(items: np.ndarray, ratings: np.ndarray, num_items: int) -> np.ndarray:
+    """Each item's mean rating, the global mean for items without one: ``[num_items]``."""
+    sums = np.bincount(items, ratings, minlength=num_items)
+    counts = np.bincount(items, minlength=num_items)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), float(np.mean(ratings)))
+
+
+def rating_accuracy(predicted, truth, rating_scale: tuple[float, ...]) -> dict[str, float]:
+    """``RMSE`` and ``Spearman`` (NaN for a constant prediction) of predictions clipped to the
+    rating scale against the true ratings; used by both long-term notebooks."""
+    predicted = np.clip(np.asarray(predicted, dtype=np.float64), rating_scale[0], rating_scale[1])
+    truth = np.asarray(truth, dtype=np.float64)
+    spearman = np.nan if np.ptp(predicted) == 0 else stats.spearmanr(predicted, truth)[0]
+    return {"RMSE": float(np.sqrt(np.mean((predicted - truth) ** 2))), "Spearman": float(spearman)}
 
 
 def predicted_vs_logged(prefs: Preferences, data: Interactions) -> pd.DataFrame:

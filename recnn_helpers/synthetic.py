@@ -85,7 +85,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ML100K_GENRES, _sha256  # one file-checksum routine for the package
+from .data import CSV_RELEASES, DAT_RELEASES, ML100K_GENRES, RATING_SCALES, _sha256
 
 MARKER = ".recnn-synthetic.json"
 GENERATOR = "recnn_helpers.synthetic"  # what the marker says wrote the files
@@ -135,7 +135,7 @@ LAYOUTS = {
         genre_counts=dict(zip(_ML1M_GENRES, _ML1M_COUNTS, strict=True)),
         genres_per_movie=1.65,
         no_genre_share=0.0,
-        rating_scale=(1.0, 5.0, 1.0),
+        rating_scale=RATING_SCALES["ml-1m"],
         rating_shares=[5.6, 10.8, 26.1, 34.9, 22.6],
         time_range=(956_703_932, 1_046_454_590),
         years=(1919, 2000),
@@ -147,7 +147,7 @@ LAYOUTS = {
         genre_counts=dict(zip(_ML20M_GENRES, _ML20M_COUNTS, strict=True)),
         genres_per_movie=2.0,
         no_genre_share=0.01,
-        rating_scale=(0.5, 5.0, 0.5),
+        rating_scale=RATING_SCALES["ml-20m"],
         rating_shares=[1.2, 3.3, 1.4, 7.2, 4.4, 21.4, 10.5, 27.8, 7.6, 14.5],
         time_range=(789_652_009, 1_427_784_002),
         years=(1915, 2015),
@@ -690,9 +690,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in (spec.ratings_file, spec.movies_file, MARKER):
         path = args.folder / name
         print(f"  {path}  {path.stat().st_size:,} bytes")
-    print(f'read it with load_movielens("{args.layout}", data_dir="{args.folder.parent}")')
-    if args.folder.name != args.layout:
-        print(f"  (load_movielens reads <data_dir>/{args.layout}/: rename the folder so)")
+    # Any release of the same layout reads these files from its own folder name.
+    same_layout = DAT_RELEASES if args.layout == "ml-1m" else CSV_RELEASES
+    name = args.folder.name if args.folder.name in same_layout else args.layout
+    print(f'read it with load_movielens("{name}", data_dir="{args.folder.parent}")')
+    if args.folder.name != name:
+        print(f"  (load_movielens reads <data_dir>/<release>/, one of {', '.join(same_layout)}:"
+              " rename the folder so)")  # fmt: skip
     return 0
 
 

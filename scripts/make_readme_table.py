@@ -199,15 +199,27 @@ def render(rows: list[dict], long_term: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def _by_return(policies: dict, rule: str) -> list[tuple[str, dict]]:
+    """Policies with the best mean return under ``rule`` first."""
+    return sorted(
+        policies.items(),
+        key=lambda item: -_number((item[1].get(rule) or {}).get("return", {}).get("mean")),
+    )
+
+
+def _return_cell(entry: dict, rule: str) -> str:
+    """``4.12 (3.86 to 4.39)``: mean return under ``rule`` and its 95% interval."""
+    ret = (entry.get(rule) or {}).get("return", {})
+    low, high = _fmt(ret.get("low"), 2), _fmt(ret.get("high"), 2)
+    return f"{_fmt(ret.get('mean'), 2)} ({low} to {high})"
+
+
 def render_long_term(long_term: dict) -> str:
     """Every policy of the simulator: cumulative reward and session length per rule, with
     the 95% interval of the return, next to its test NDCG@10 (best return under the last,
     strongest rule first)."""
     rules, policies = long_term["rules"], long_term["policies"]
     last = rules[-1]
-
-    def key(item):
-        return -_number((item[1].get(last) or {}).get("return", {}).get("mean"))
 
     report = long_term["users"].get("report", "?")
     lines = [
@@ -227,13 +239,9 @@ def render_long_term(long_term: dict) -> str:
         + " | ".join("---" for r in rules if r != "none")
         + " |",
     ]
-    for name, entry in sorted(policies.items(), key=key):
+    for name, entry in _by_return(policies, last):
         ndcg = (entry.get(rules[0]) or {}).get("test NDCG@10")
-        cells = [_cell(name), _fmt(ndcg)]
-        for rule in rules:
-            ret = (entry.get(rule) or {}).get("return", {})
-            low, high = _fmt(ret.get("low"), 2), _fmt(ret.get("high"), 2)
-            cells.append(f"{_fmt(ret.get('mean'), 2)} ({low} to {high})")
+        cells = [_cell(name), _fmt(ndcg), *(_return_cell(entry, rule) for rule in rules)]
         for rule in rules:
             if rule != "none":
                 cells.append(_fmt((entry.get(rule) or {}).get("length", {}).get("mean"), 1))
@@ -272,15 +280,9 @@ def render_planning(planning: dict) -> str:
         "| --- | --- | " + " | ".join("---" for _ in rules) + " |",
     ]
 
-    def key(item):
-        return -_number((item[1].get(rules[-1]) or {}).get("return", {}).get("mean"))
-
-    for name, entry in sorted(policies.items(), key=key):
-        cells = [_cell(name), _fmt((entry.get(rules[0]) or {}).get("test NDCG@10"))]
-        for rule in rules:
-            ret = (entry.get(rule) or {}).get("return", {})
-            low, high = _fmt(ret.get("low"), 2), _fmt(ret.get("high"), 2)
-            cells.append(f"{_fmt(ret.get('mean'), 2)} ({low} to {high})")
+    for name, entry in _by_return(policies, rules[-1]):
+        ndcg = (entry.get(rules[0]) or {}).get("test NDCG@10")
+        cells = [_cell(name), _fmt(ndcg), *(_return_cell(entry, rule) for rule in rules)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
