@@ -8,7 +8,7 @@ figure is shown twice. Arrays may be numpy arrays or torch tensors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import cycle
 from typing import Any
@@ -144,6 +144,9 @@ def plot_losses(
     save: PathLike | None = None,
     reference_lines: Mapping[str, Mapping[str, float]] | None = None,
     min_points_to_smooth: int = 50,
+    xlabel: str = "step",
+    legend: str = "panel",
+    log_scale: Collection[str] = (),
 ) -> Figure:
     """Plot smoothed loss curves over the raw ones, one panel per key of a nested history.
 
@@ -153,17 +156,24 @@ def plot_losses(
     points (a validation figure every few hundred updates) is drawn as it is, with markers:
     an average over ten points would show values the run never had. `reference_lines` maps a
     panel to `{label: y}` horizontal lines (e.g. the largest return the rewards allow).
+    `legend="outside"` draws one legend beside the panels (for many curves, or the same curves
+    in every panel) instead of one in each; `log_scale` names the panels with a log y axis.
+    The figure is final when it returns, so `save=` writes what the reader sees.
     """
     panels = _panels(history)
     reference_lines = reference_lines or {}
-    unknown = set(reference_lines) - set(panels)
-    if unknown:
-        raise KeyError(f"reference_lines names panels {sorted(unknown)}; panels: {list(panels)}")
+    for what, names in (("reference_lines", reference_lines), ("log_scale", log_scale)):
+        unknown = set(names) - set(panels)
+        if unknown:
+            raise KeyError(f"{what} names panels {sorted(unknown)}; panels: {list(panels)}")
+    if legend not in ("panel", "outside"):
+        raise ValueError(f"legend must be 'panel' or 'outside', got {legend!r}")
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
+    width = 5 * ncols + (2.5 if legend == "outside" else 0)  # NB: room for the legend beside
     with _style():
         fig, axes = plt.subplots(
-            nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False, layout="constrained"
+            nrows, ncols, figsize=(width, 3.6 * nrows), squeeze=False, layout="constrained"
         )
         for ax, (name, curves) in zip(axes.flat, panels.items(), strict=False):
             for color, (label, data) in zip(cycle(PALETTE), curves.items()):
@@ -178,10 +188,21 @@ def plot_losses(
                 cycle(("--", ":", "-.")), reference_lines.get(name, {}).items()
             ):
                 ax.axhline(y, color="0.3", linestyle=line_style, linewidth=1.2, label=label)
-            ax.set(title=name, xlabel="step", ylabel=name or "loss")
-            ax.legend(fontsize="small", framealpha=0.8)
+            ax.set(title=name, xlabel=xlabel, ylabel=name or "loss")
+            if name in log_scale:
+                ax.set_yscale("log")
+            if legend == "panel":
+                ax.legend(fontsize="small", framealpha=0.8)
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
+        if legend == "outside":
+            # One entry per label, in the order the panels first draw them.
+            entries = {}
+            for ax in axes.flat[: len(panels)]:
+                for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                    entries.setdefault(label, handle)
+            fig.legend(entries.values(), entries.keys(), loc="outside right upper",
+                       fontsize="small")  # fmt: skip
         if title:
             fig.suptitle(title)
         _save(fig, save)

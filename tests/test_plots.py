@@ -89,6 +89,30 @@ def test_plot_losses_panels_and_step_value_pairs(tmp_path):
     np.testing.assert_array_equal(steps, [0, 10, 20, 30, 40])
 
 
+def test_plot_losses_one_legend_outside_log_panels_and_x_label(tmp_path):
+    history = {
+        "ndcg": {"a": np.linspace(0, 1, 60), "b": np.linspace(0, 0.5, 60)},
+        "kl": {"a": np.geomspace(1e-3, 1, 60), "b": np.geomspace(1e-2, 1, 60)},
+    }
+    path = tmp_path / "grid.png"
+    fig = plot_losses(history, legend="outside", log_scale=["kl"], xlabel="update",
+                      reference_lines={"kl": {"bound": 1.0}}, save=path)  # fmt: skip
+    assert_png(path)
+    axes = [ax for ax in fig.get_axes() if ax.get_visible()]
+    assert all(ax.get_legend() is None for ax in axes)  # no legend inside a panel
+    (outside,) = fig.legends
+    assert [t.get_text() for t in outside.get_texts()] == ["a", "b", "bound"]  # each label once
+    assert [ax.get_yscale() for ax in axes] == ["linear", "log"]
+    assert {ax.get_xlabel() for ax in axes} == {"update"}
+    # The default keeps a legend in every panel.
+    default = plot_losses(history)
+    assert all(ax.get_legend() is not None for ax in default.get_axes() if ax.get_visible())
+    with pytest.raises(KeyError, match="log_scale"):
+        plot_losses(history, log_scale=["loss"])
+    with pytest.raises(ValueError, match="legend"):
+        plot_losses(history, legend="right")
+
+
 def test_plot_losses_rejects_mixed_history():
     with pytest.raises(ValueError, match="mixes"):
         plot_losses({"a": [1.0, 2.0], "b": {"train": [1.0]}})
