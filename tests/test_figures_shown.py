@@ -20,6 +20,10 @@ NOTEBOOKS = sorted(
 # A figure the project keeps is saved under res/ by a path literal ending in .png; a cell that
 # saves one must show at least as many PNGs as it names.
 SAVES = re.compile(r"\.png[\"']")
+# Every figure is drawn by one call: a plot helper (`plot_losses(..., save=...)`) or
+# `save_figure` for a figure drawn with matplotlib. A figure drawn by a helper and then saved
+# again, or a wrapper around a helper, shows as more calls than figures.
+FIGURE_CALLS = re.compile(r"\bplot_\w+\(|\bsave_figure\(")
 
 
 def _pngs(cell) -> int:
@@ -55,3 +59,16 @@ def test_committed_notebook_shows_every_figure_it_draws(path):
             f"a cell draws {drawn} figure(s) but shows {_pngs(cell)}:\n"
             + "".join(cell["source"])[:300]
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
+def test_committed_notebook_draws_each_figure_with_one_call(path):
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    if not any(c.get("outputs") for c in cells):
+        pytest.skip("no saved outputs")
+    calls = sum(len(FIGURE_CALLS.findall("".join(c["source"]))) for c in cells)
+    shown = sum(_pngs(c) for c in cells)
+    assert calls <= shown, (
+        f"{calls} plot_*/save_figure calls for {shown} figures shown: draw and save each figure "
+        "with one call (the helper's save=, or save_figure for a matplotlib figure)"
+    )
