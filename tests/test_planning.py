@@ -122,7 +122,7 @@ def test_value_iteration_runs_in_the_agents_model_and_learns_to_avoid_leaving(ns
     model, share, lengths, env = tiny_world(ns, rule)
     args = SimpleNamespace(**{**vars(ARGS), "iterations": 6, "value_epochs": 20})
     value, history = ns["train_planner"](model, rule, GENRES, env.start, np.arange(2), 0.0, 0.9,
-                                         args, "test", share, lengths)  # fmt: skip
+                                         args, share, lengths)  # fmt: skip
     assert len(history["mean_target"]) == 6 and np.isfinite(history["value_loss"]).all()
     planner = ns["planner_scorer"](model, rule, share, lengths, 0.0, 0.9, value, 3, ARGS.candidates)
     obs, _ = env.reset(seed=0)
