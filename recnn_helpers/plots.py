@@ -201,7 +201,7 @@ def plot_losses(
             for ax in axes.flat[: len(panels)]:
                 for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                     entries.setdefault(label, handle)
-            fig.legend(entries.values(), entries.keys(), loc="outside right upper",
+            fig.legend(entries.values(), entries.keys(), loc="outside right center",
                        fontsize="small")  # fmt: skip
         if title:
             fig.suptitle(title)
