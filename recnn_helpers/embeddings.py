@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from . import _validate
 from . import data as data_module
-from .data import Interactions, MovieLens, leave_one_out, load_movielens, to_interactions
+from .data import Interactions, MovieLens, leave_one_out, load_dataset
 from .io import load_or_build
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ def item_texts(items: pd.DataFrame) -> list[str]:
     if "tags" in items.columns:
         tags = items["tags"].fillna("")
         text = text + np.where(tags != "", ". Tags: " + tags, "")
+    if "text" in items.columns:  # an own data set's free text, e.g. a plot
+        extra = items["text"].fillna("")
+        text = text + np.where(extra != "", ". " + extra, "")
     return text.tolist()
 
 
@@ -92,7 +96,8 @@ def encode_texts(texts: list[str], model=None, batch_size: int = 128) -> np.ndar
         texts,
         batch_size=batch_size,
         normalize_embeddings=True,
-        show_progress_bar=len(texts) > batch_size,
+        # tqdm reads TQDM_DISABLE only when not told: the saved notebooks set it.
+        show_progress_bar=len(texts) > batch_size and os.environ.get("TQDM_DISABLE") != "1",
         convert_to_numpy=True,
     ).astype(np.float32)
 
@@ -242,7 +247,7 @@ def drop_items(data: Interactions, items: np.ndarray) -> Interactions:
     offsets = np.zeros(data.num_users + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return Interactions(offsets, data.items[keep], data.ratings[keep], data.timestamps[keep],
-                        data.user_ids, data.item_ids)  # fmt: skip
+                        data.user_ids, data.item_ids, data.rating_scale)  # fmt: skip
 
 
 def holdout_items(num_items: int, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -277,6 +282,8 @@ def build_embeddings(
     text embeddings and the *train* interactions only; plus the content map, the feature
     scaler and the genre names that ``embed_new_items`` needs."""
     items = movielens.items
+    if not movielens.has_content:
+        return _collaborative_only(train, len(items), dim, seed)
     if movielens.kg is not None and movielens.links is not None:
         entity = item_entity_matrix(items["item_id"].to_numpy(), movielens.kg, movielens.links)
         graph = graph_embeddings(entity, dim, seed)
@@ -311,6 +318,19 @@ def build_embeddings(
         counts=counts,
     )
     return out
+
+
+def _collaborative_only(train: Interactions, num_items: int, dim: int, seed: int) -> dict:
+    """Without an items file there is no content: text, graph and content are zero, hybrid
+    is the collaborative table, and ``embed_new_items`` refuses (``map_coef`` is empty)."""
+    collaborative = _unit_mean_norm(collaborative_embeddings(train, dim, seed))
+    zeros = np.zeros((num_items, dim), dtype=np.float32)
+    return {"text": zeros, "graph": zeros, "content": zeros, "collaborative": collaborative,
+            "hybrid": collaborative.astype(np.float32), "map_coef": np.zeros((dim, 0)),
+            "map_intercept": np.zeros(dim), "map_alpha": np.array(0.0),
+            "scaler_mean": np.zeros(0), "scaler_std": np.zeros(0), "scaler_weight": np.zeros(0),
+            "genre_names": np.array([], dtype=str), "median_year": np.array(0.0),
+            "counts": train.item_counts()}  # fmt: skip
 
 
 def _fingerprint(*arrays: np.ndarray) -> str:
@@ -366,8 +386,8 @@ def load_embedding_set(
     """All kinds and the fitted content route (see ``build_embeddings``), cached."""
     dim = _validate.positive_int("dim", dim)
     seed = _validate.integer("seed", seed)
-    movielens = load_movielens(dataset, data_dir)
-    full = to_interactions(movielens.ratings, movielens.items["item_id"].to_numpy())
+    movielens = load_dataset(dataset, data_dir)
+    full = movielens.interactions()
     train = leave_one_out(full).train
     holdout = _item_indices("holdout", [] if holdout is None else holdout, full.num_items)
     if len(holdout):
@@ -384,8 +404,18 @@ def load_embedding_set(
     path = _cache_dir(data_dir) / f"{dataset}-d{dim}-s{seed}-h{meta['holdout'][:8]}.npz"
 
     def build() -> dict[str, np.ndarray]:
-        text = load_text_embeddings(movielens, data_dir)
-        return build_embeddings(movielens, train, text, dim, seed)
+        # Built once per data set and arguments, then read from the cache: say what it cost.
+        start = time.perf_counter()
+        if not movielens.has_content:
+            print(f"{dataset} has no items file: no text, graph or content embeddings")
+            built = build_embeddings(movielens, train, np.zeros((full.num_items, 0)), dim, seed)
+        else:
+            text = load_text_embeddings(movielens, data_dir)
+            built = build_embeddings(movielens, train, text, dim, seed)
+        seconds = time.perf_counter() - start
+        print(f"built the {dataset} embeddings ({full.num_items:,} items, {len(train):,} train "
+              f"ratings) in {seconds:.0f} s; cached in {path.name}")  # fmt: skip
+        return built
 
     return load_or_build(path, build, meta)
 
@@ -467,6 +497,11 @@ def embed_new_items(
     """
     items = new_items_frame(items)
     fitted = load_embedding_set(dataset, dim, seed, holdout, data_dir)
+    if not fitted["map_coef"].size:
+        raise ValueError(
+            f"{dataset} has no items file, so no content to embed new items from: add one "
+            "to its dataset.json (see data.load_own_dataset)"
+        )
     names = [str(g) for g in fitted["genre_names"]]
     given = items["genres"].str.split("|")
     unknown = sorted({g for gs in given for g in gs if g} - set(names))

@@ -5,7 +5,8 @@ REINFORCE and DQN notebooks; ``SeqEnv`` (variable-length histories) by the state
 representation notebook. Both gather batches with index arithmetic over the flat arrays of
 ``Interactions``: no per-user Python loop, and every tensor lives on ``device``.
 
-Reward: a rating ``r`` on the scale ``low..high`` becomes ``(r - mid) / half`` with
+Reward: a rating ``r`` on the data's scale ``low..high`` (``Interactions.rating_scale``,
+from the data set; ``rating_scale=`` overrides it) becomes ``(r - mid) / half`` with
 ``mid = (low + high) / 2`` and ``half = (high - low) / 2``, so it lies in [-1, 1] with 0 for
 a middling rating (ML-100K: 1 -> -1, 3 -> 0, 5 -> 1). States carry ratings on that scale too.
 """
@@ -49,7 +50,9 @@ class _Env:
         self.item_embeddings = table.to(self.device)
         batch_size = _validate.positive_int("batch_size", batch_size)
         seed = _validate.integer("seed", seed)
-        _validate.rating_scale("rating_scale", rating_scale)
+        # The data's own scale unless told otherwise (ML-20M's half stars: 0.5 .. 5).
+        rating_scale = data.rating_scale if rating_scale is None else rating_scale
+        rating_scale = _validate.rating_scale("rating_scale", rating_scale)
         self.num_items = data.num_items
         self.batch_size = batch_size
         self.rating_scale = rating_scale
@@ -135,7 +138,7 @@ class FrameEnv(_Env):
         batch_size: int = 256,
         seed: int = 0,
         device: str | torch.device | None = None,
-        rating_scale: tuple[float, float] = (1.0, 5.0),
+        rating_scale: tuple[float, float] | None = None,
     ):
         frame_size = _validate.positive_int("frame_size", frame_size)
         super().__init__(data, item_embeddings, batch_size, seed, device, rating_scale)
@@ -220,7 +223,7 @@ class SeqEnv(_Env):
         batch_size: int = 256,
         seed: int = 0,
         device: str | torch.device | None = None,
-        rating_scale: tuple[float, float] = (1.0, 5.0),
+        rating_scale: tuple[float, float] | None = None,
     ):
         max_len = _validate.positive_int("max_len", max_len)
         min_history = _validate.positive_int("min_history", min_history)  # a state needs an item

@@ -134,8 +134,14 @@ def evaluate(
     item_embeddings: torch.Tensor | np.ndarray | None = None,
     device: str | torch.device | None = None,
     return_ranks: bool = False,
+    users: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Score every item for every user and return the protocol metrics.
+
+    ``users`` (sorted user indices) restricts the pass to them. By default the test phase
+    reads every user and the validation phase the fixed sample ``validation_users`` (every
+    user up to ``VALIDATION_USERS``, so all of ML-100K and ML-1M): model selection at
+    ML-20M's size then costs 10,000 users a pass, the same users for every model and seed.
 
     ``score_fn(users, history)`` returns scores ``[B, num_items]`` (higher is better);
     ``history`` is what the phase allows (train for ``"valid"``, train + validation for
@@ -156,6 +162,9 @@ def evaluate(
     device = default_device() if device is None else torch.device(device)
     history = split.history(phase)
     targets_all = split.target(phase)
+    if users is None:
+        users = validation_users(split.num_users) if phase == "valid" else None
+    order = np.arange(split.num_users) if users is None else _user_indices(users, split.num_users)
     num_items = split.num_items
     counts = split.train.item_counts()
     # Novelty: -log2 of the share of users who rated the item in train (floored at one user).
@@ -167,9 +176,9 @@ def evaluate(
 
     ranks_all, novelty, diversity, recommended = [], [], [], []
     kmax = max(KS)
-    scratch = torch.empty(min(batch_size, split.num_users), num_items, device=device)
-    for start in range(0, split.num_users, batch_size):
-        users = np.arange(start, min(start + batch_size, split.num_users))
+    scratch = torch.empty(min(batch_size, len(order)), num_items, device=device)
+    for start in range(0, len(order), batch_size):
+        users = order[start : start + batch_size]
         batch = history_batch(history, users, max_history, device)
         scores = torch.as_tensor(score_fn(batch.users, batch), device=device).float()
         if scores.shape != (len(users), num_items):
@@ -181,9 +190,9 @@ def evaluate(
         if torch.isnan(scores.sum()) and torch.isnan(scores).any():
             bad = int(torch.isnan(scores).any(1).nonzero()[0])
             raise ValueError(f"score_fn returned NaN scores (first for user index {users[bad]})")
-        lo, hi = history.offsets[users[0]], history.offsets[users[-1] + 1]
-        rows = torch.as_tensor(np.repeat(np.arange(len(users)), history.lengths[users]))
-        cols = torch.as_tensor(history.items[lo:hi].astype(np.int64))
+        lengths = history.lengths[users]
+        rows = torch.as_tensor(np.repeat(np.arange(len(users)), lengths))
+        cols = torch.as_tensor(history.items[_positions(history.offsets, users, lengths)])
         targets = torch.as_tensor(targets_all[users], device=device)
         ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax,
                                      out=scratch[: len(users)])  # fmt: skip
@@ -215,6 +224,33 @@ def evaluate(
     if return_ranks:
         metrics["ranks"] = ranks.long().numpy()
     return metrics
+
+
+VALIDATION_USERS = 10_000
+"""Users of a validation pass (``validation_users``); every user when there are fewer."""
+
+
+def validation_users(num_users: int, size: int = VALIDATION_USERS, seed: int = 0) -> np.ndarray:
+    """The sorted, seeded sample of ``size`` user indices that every validation pass reads
+    (all users when ``num_users <= size``); the same for every model, so selections compare."""
+    if num_users <= size:
+        return np.arange(num_users)
+    return np.sort(np.random.default_rng(seed).choice(num_users, size, replace=False))
+
+
+def _user_indices(users, num_users: int) -> np.ndarray:
+    array = np.asarray(users)
+    if array.ndim != 1 or not len(array) or array.dtype.kind not in "iu":
+        raise ValueError(f"users must be a non-empty 1-D array of user indices, got {users!r}")
+    if array.min() < 0 or array.max() >= num_users or np.any(np.diff(array) <= 0):
+        raise ValueError(f"users must be sorted, unique and in [0, {num_users - 1}]")
+    return array.astype(np.int64)
+
+
+def _positions(offsets: np.ndarray, users: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Flat positions of the given users' interactions, user after user (no Python loop)."""
+    starts = np.cumsum(lengths) - lengths
+    return np.repeat(offsets[users] - starts, lengths) + np.arange(int(lengths.sum()))
 
 
 def popularity_scorer(train: Interactions) -> ScoreFn:
@@ -535,6 +571,7 @@ def save_results(name: str, agents: dict[str, dict], *, started: float, args, **
             "agents": agents,
             **extra,
             "wall_time_s": wall_time,
+            "dataset": recnn_helpers.dataset_name(),
             "smoke": recnn_helpers.smoke_mode(),
             "args": asdict(args) if is_dataclass(args) else dict(args),
         },

@@ -119,6 +119,14 @@ def check_output_path(path: PathLike) -> Path:
     return path
 
 
+def shown_path(path: PathLike) -> str:
+    """``path`` as a notebook prints it: relative to the project folder when inside it (the
+    same on every machine), else absolute (``RECNN_DATA`` or ``RECNN_RES`` elsewhere)."""
+    path = Path(path).expanduser().resolve()
+    home = paths().home
+    return str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+
+
 def _check_readable(path: Path) -> None:
     """Raise a PermissionError that names the fix when `path` exists but cannot be read
     (libraries such as safetensors report that as "No such file or directory")."""

@@ -117,7 +117,7 @@ def test_validation_and_test_interactions_do_not_reach_the_embeddings(
     np.testing.assert_array_equal(changed_split.train.items, split.train.items)
 
     fake = MovieLens(DATASET, changed, movielens.items, movielens.kg, movielens.links)
-    monkeypatch.setattr(emb, "load_movielens", lambda *args, **kwargs: fake)
+    monkeypatch.setattr(emb, "load_dataset", lambda *args, **kwargs: fake)
     rebuilt = emb.load_embedding_set(DATASET, DIM, seed=0, data_dir=copy_data(tmp_path))
     for kind in emb.KINDS:
         np.testing.assert_array_equal(rebuilt[kind], built[kind], err_msg=kind)

@@ -345,3 +345,29 @@ def test_agent_record_and_summary_round_trip():
     assert low < 0.11 < high and summary["best_steps"] == [400, 600, 800]
     with pytest.raises(ValueError, match="best_steps"):
         agent_record("nb", "x", tests, best_steps={0: 1}, max_steps=10)
+
+
+def test_a_pass_over_some_users_ranks_them_as_the_full_pass_does():
+    from recnn_helpers.evaluation import validation_users
+
+    rng = np.random.default_rng(3)
+    split = make_split(
+        [list(rng.choice(30, rng.integers(3, 12), replace=False)) for _ in range(40)], 30
+    )
+
+    def score(users, history):  # a fixed score per (user, item), whatever the batches
+        return torch.sin(users.float()[:, None] * 1.7 + torch.arange(30.0) * 0.31)
+
+    full = evaluate(score, split, "test", return_ranks=True, batch_size=7)
+    some = np.array([0, 3, 4, 17, 39])
+    part = evaluate(score, split, "test", return_ranks=True, batch_size=2, users=some)
+    np.testing.assert_array_equal(part["ranks"], full["ranks"][some])
+    hit = full["ranks"][some] <= 10
+    assert part["HR@10"] == pytest.approx(hit.mean())
+    # Validation reads the fixed sample: all users below its size, else the same seeded ones.
+    np.testing.assert_array_equal(validation_users(40), np.arange(40))
+    sample = validation_users(1000, size=100)
+    assert len(sample) == 100 and np.all(np.diff(sample) > 0)
+    np.testing.assert_array_equal(sample, validation_users(1000, size=100))
+    with pytest.raises(ValueError, match="sorted, unique"):
+        evaluate(score, split, "test", users=np.array([3, 1]))
