@@ -44,8 +44,16 @@ unset RECNN_SMOKE
 export TQDM_DISABLE=1
 
 # Refuse an unknown data set before anything runs (the message lists the known ones).
-.venv/bin/python -c "import sys; from recnn_helpers.data import check_dataset_name as c; c(sys.argv[1])" \
-    "$dataset"
+.venv/bin/python - "$dataset" <<'EOF'
+import sys
+
+from recnn_helpers.data import check_dataset_name
+
+try:
+    check_dataset_name(sys.argv[1])
+except ValueError as error:
+    sys.exit(f"main.sh: {error}")
+EOF
 echo "main.sh: ${#notebooks[@]} notebook(s) on $dataset"
 
 for notebook in "${notebooks[@]}"; do

@@ -308,3 +308,16 @@ def test_seq_env_state_from_history(frame, max_len, max_history):
         n = int(b["state_lengths"][i])
         assert int(lengths[j]) == n
         np.testing.assert_allclose(b["state"][i, :n].numpy(), state[j, :n].numpy(), atol=1e-6)
+
+
+def test_rewards_of_every_transition_match_the_batches():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user_id": np.repeat(np.arange(6), 9),
+                          "item_id": rng.integers(0, 20, 54),
+                          "rating": rng.integers(1, 6, 54).astype(float),
+                          "timestamp": np.arange(54)})  # fmt: skip
+    frame = frame.drop_duplicates(["user_id", "item_id"])
+    split = leave_one_out(to_interactions(frame, np.arange(20)))
+    env = FrameEnv(split.train, np.eye(20, 3, dtype=np.float32), frame_size=2)
+    everything = env.batch(torch.arange(len(env)))
+    assert torch.equal(env.rewards(), everything["reward"])
