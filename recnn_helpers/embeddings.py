@@ -40,7 +40,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.extmath import randomized_svd
 
-from . import _validate
+from . import _validate, dataset_name
 from . import data as data_module
 from .data import Interactions, MovieLens, leave_one_out, load_dataset
 from .io import load_or_build
@@ -359,7 +359,7 @@ def load_text_embeddings(
 
 
 def load_item_embeddings(
-    dataset: str = "ml-100k",
+    dataset: str | None = None,
     kind: str = "hybrid",
     dim: int = 128,
     seed: int = 0,
@@ -377,13 +377,16 @@ def load_item_embeddings(
 
 
 def load_embedding_set(
-    dataset: str = "ml-100k",
+    dataset: str | None = None,
     dim: int = 128,
     seed: int = 0,
     holdout: np.ndarray | None = None,
     data_dir: str | Path | None = None,
 ) -> dict[str, np.ndarray]:
-    """All kinds and the fitted content route (see ``build_embeddings``), cached."""
+    """All kinds and the fitted content route (see ``build_embeddings``), cached.
+    ``dataset`` None: the run's data set (``recnn_helpers.dataset_name()``, as in every
+    function here that takes one)."""
+    dataset = dataset_name() if dataset is None else dataset
     dim = _validate.positive_int("dim", dim)
     seed = _validate.integer("seed", seed)
     movielens = load_dataset(dataset, data_dir)
@@ -481,7 +484,7 @@ def new_items_frame(items: pd.DataFrame) -> pd.DataFrame:
 
 def embed_new_items(
     items: pd.DataFrame,
-    dataset: str = "ml-100k",
+    dataset: str | None = None,
     dim: int = 128,
     seed: int = 0,
     holdout: np.ndarray | None = None,

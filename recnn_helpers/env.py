@@ -56,7 +56,8 @@ class _Env:
         self.num_items = data.num_items
         self.batch_size = batch_size
         self.rating_scale = rating_scale
-        self.generator = torch.Generator().manual_seed(seed)
+        # On the env's device: a batch is drawn where it is gathered, with no copy per update.
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._items = torch.as_tensor(data.items, dtype=torch.int64, device=self.device)
         self._ratings = torch.as_tensor(
             centred_rating(data.ratings, rating_scale), dtype=torch.float32, device=self.device
@@ -79,7 +80,7 @@ class _Env:
     def epoch(self, batch_size: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """Every transition exactly once, in an order shuffled by the env's seeded generator."""
         batch_size = self._batch_size(batch_size)
-        order = torch.randperm(len(self), generator=self.generator).to(self.device)
+        order = torch.randperm(len(self), generator=self.generator, device=self.device)
         for start in range(0, len(self), batch_size):
             yield self.batch(order[start : start + batch_size])
 
@@ -92,8 +93,8 @@ class _Env:
                 f"{int(self.data.lengths.max(initial=0))} interactions); use a smaller "
                 "frame_size / min_history, or data with longer histories"
             )
-        idx = torch.randint(len(self), (batch_size,), generator=self.generator)
-        return self.batch(idx.to(self.device))
+        idx = torch.randint(len(self), (batch_size,), generator=self.generator, device=self.device)
+        return self.batch(idx)
 
     def _index_transitions(self, per_user: np.ndarray, need: int) -> tuple[np.ndarray, ...]:
         """Lay out ``per_user[u]`` transitions for each user: sets ``users``, ``last`` and
