@@ -223,3 +223,15 @@ def test_sparse_curves_are_drawn_unsmoothed_and_reference_lines_drawn():
     lines = fig.get_axes()[0].get_lines()
     np.testing.assert_allclose(lines[0].get_ydata(), values)  # what the run measured
     assert lines[-1].get_ydata()[0] == 0.05 and lines[-1].get_label() == "bound"
+
+
+def test_mean_pairwise_cosine_equals_the_matrix_route_without_the_matrix():
+    from recnn_helpers.plots import mean_pairwise_cosine
+
+    x = np.random.default_rng(0).normal(size=(40, 6)) + 0.3
+    x[5] = 0.0  # a zero action counts 0 in both routes
+    pairs = similarity_matrix(x)[np.triu_indices(len(x), 1)].mean()
+    assert mean_pairwise_cosine(x) == pytest.approx(pairs, abs=1e-12)
+    assert mean_pairwise_cosine(np.ones((3, 2))) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mean_pairwise_cosine(np.ones((1, 2)))
