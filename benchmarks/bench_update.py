@@ -582,8 +582,18 @@ def _verdict(ratio: float) -> str:
     return "PASS" if ratio >= TARGET_RATIO else "MISS"
 
 
+def _judged(row: dict) -> tuple[str, str]:
+    """The best of a row's runs, and its ratio / target / verdict cells (both tables)."""
+    best = max(row["measured"])
+    ratio = best / row["bound"]
+    return _n(best), f"{ratio:>7.0%}  {f'>= {TARGET_RATIO:.0%}':<7}{_verdict(ratio):<8}"
+
+
+def _all_runs(row: dict) -> str:
+    return " ".join(_n(v) for v in row["measured"])
+
+
 def report(agents: list[dict], evaluators: list[dict], args, threads: int, load) -> None:
-    target = f">= {TARGET_RATIO:.0%}"
     print(
         f"\ntorch {torch.__version__}, {threads} thread(s), {os.cpu_count()} CPUs, load average "
         f"{load[0]:.1f}..{load[1]:.1f}; {args.updates} timed updates x {args.repeats} "
@@ -596,14 +606,12 @@ def report(agents: list[dict], evaluators: list[dict], args, threads: int, load)
         f"  all runs"
     )
     for r in agents:
-        best = max(r["measured"])
-        ratio = best / r["bound"]
+        best, judged = _judged(r)
         print(
             f"{r['agent']:<10}{r['items']:>7,}{r['batch_size']:>6}"
-            f"{r['flops_per_transition']:>12,.0f}{_n(best):>10}{_n(r['bound']):>9}"
-            f"{ratio:>7.0%}  {target:<7}{_verdict(ratio):<8}"
+            f"{r['flops_per_transition']:>12,.0f}{best:>10}{_n(r['bound']):>9}{judged}"
             f"{_n(r['matmul_flops_per_s']) + 'F/s':>11}{_n(max(r['sample'])):>9}{threads:>8}"
-            f"  {' '.join(_n(v) for v in r['measured'])}"
+            f"  {_all_runs(r)}"
         )
     print(
         "  FLOP/tr: matmul FLOPs of one update per transition (FlopCounterMode); bound: batch "
@@ -618,14 +626,13 @@ def report(agents: list[dict], evaluators: list[dict], args, threads: int, load)
             f"{'memory':>11}{'threads':>8}  all runs"
         )
         for r in evaluators:
-            best = max(r["measured"])
-            ratio = best / r["bound"]
+            best, judged = _judged(r)
             print(
                 f"{r['scorer']:<17}{r['items']:>7,}{r['flops_per_user']:>12,.0f}"
-                f"{_n(r['bytes_per_user']):>9}{_n(best):>10}{_n(r['bound']):>9}"
-                f"{r['bound_by']:>8}{ratio:>7.0%}  {target:<7}{_verdict(ratio):<8}"
+                f"{_n(r['bytes_per_user']):>9}{best:>10}{_n(r['bound']):>9}"
+                f"{r['bound_by']:>8}{judged}"
                 f"{_n(r['matmul_flops_per_s']) + 'F/s':>11}{_n(r['bandwidth']) + 'B/s':>11}"
-                f"{threads:>8}  {' '.join(_n(v) for v in r['measured'])}"
+                f"{threads:>8}  {_all_runs(r)}"
             )
         print(
             "  bound: the slower of FLOP/user at the matmul rate and B/user (a float32 score "

@@ -162,9 +162,12 @@ def evaluate(
     device = default_device() if device is None else torch.device(device)
     history = split.history(phase)
     targets_all = split.target(phase)
-    if users is None:
-        users = validation_users(split.num_users) if phase == "valid" else None
-    order = np.arange(split.num_users) if users is None else _user_indices(users, split.num_users)
+    if users is not None:
+        order = _user_indices(users, split.num_users)
+    else:
+        order = (
+            validation_users(split.num_users) if phase == "valid" else np.arange(split.num_users)
+        )
     num_items = split.num_items
     counts = split.train.item_counts()
     # Novelty: -log2 of the share of users who rated the item in train (floored at one user).
@@ -192,7 +195,7 @@ def evaluate(
             raise ValueError(f"score_fn returned NaN scores (first for user index {users[bad]})")
         lengths = history.lengths[users]
         rows = torch.as_tensor(np.repeat(np.arange(len(users)), lengths))
-        cols = torch.as_tensor(history.items[_positions(history.offsets, users, lengths)])
+        cols = torch.as_tensor(history.items[history.positions(users)])
         targets = torch.as_tensor(targets_all[users], device=device)
         ranks, top = _ranks_and_topk(scores, targets, rows.to(device), cols.to(device), kmax,
                                      out=scratch[: len(users)])  # fmt: skip
@@ -245,12 +248,6 @@ def _user_indices(users, num_users: int) -> np.ndarray:
     if array.min() < 0 or array.max() >= num_users or np.any(np.diff(array) <= 0):
         raise ValueError(f"users must be sorted, unique and in [0, {num_users - 1}]")
     return array.astype(np.int64)
-
-
-def _positions(offsets: np.ndarray, users: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Flat positions of the given users' interactions, user after user (no Python loop)."""
-    starts = np.cumsum(lengths) - lengths
-    return np.repeat(offsets[users] - starts, lengths) + np.arange(int(lengths.sum()))
 
 
 def popularity_scorer(train: Interactions) -> ScoreFn:

@@ -5,6 +5,7 @@ in the notebooks (the project keeps algorithm code inline): the cell tagged ``pa
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 
 
 def tagged_cells_namespace(notebook: Path, tag: str) -> dict:
@@ -19,3 +20,18 @@ def tagged_cells_namespace(notebook: Path, tag: str) -> dict:
     for cell in [*parameters, *imports, *tagged]:
         exec(compile(cell.source, f"{notebook.name}:{cells.index(cell)}", "exec"), namespace)
     return namespace
+
+
+def run_notebook(notebook: Path, monkeypatch, env: dict[str, str]) -> str:
+    """Execute ``notebook`` in a kernel that inherits ``env`` (set through ``monkeypatch``, so
+    that the test's teardown restores them); return the text of its stream outputs."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RECNN_RES", raising=False)
+    nb = nbformat.read(notebook, as_version=4)
+    where = {"metadata": {"path": str(notebook.parent)}}
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources=where).execute()
+    return "".join(
+        "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )  # fmt: skip

@@ -4,9 +4,12 @@ Each result must equal the CPU result: the helper follows the device of its inpu
 moves work to a hard-coded "cpu".
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from notebook_cells import run_notebook
 
 import recnn_helpers
 from recnn_helpers.data import leave_one_out, load_movielens, to_interactions
@@ -78,18 +81,10 @@ def test_actions_scored_on_cuda(split, table):
     "notebook", ["notebooks/1-vanilla-rl/3-td3.ipynb", "notebooks/3-reinforce/1-reinforce.ipynb"]
 )
 def test_notebook_runs_on_cuda_in_smoke_mode(notebook, monkeypatch, tmp_path):
-    from pathlib import Path
-
-    import nbformat
-    from nbclient import NotebookClient
-
     path = Path(__file__).resolve().parent.parent / notebook
     data = recnn_helpers.paths().data  # ML-100K and the embeddings, as the other tests read
-    for name, value in {"RECNN_HOME": str(tmp_path), "RECNN_DATA": str(data), "RECNN_SMOKE": "1",
-                        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)  # the kernel inherits them
-    nb = nbformat.read(path, as_version=4)
-    where = {"metadata": {"path": str(path.parent)}}
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources=where).execute()
-    text = "".join("".join(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))
-    assert "device: cuda" in text
+    outputs = run_notebook(path, monkeypatch, {
+        "RECNN_HOME": str(tmp_path), "RECNN_DATA": str(data), "RECNN_SMOKE": "1",
+        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
+    })  # fmt: skip
+    assert "device: cuda" in outputs

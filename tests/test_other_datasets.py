@@ -6,10 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
+from notebook_cells import run_notebook
 
 import recnn_helpers
 from recnn_helpers.data import load_dataset
@@ -99,25 +98,14 @@ def test_own_data_set_from_its_description(tmp_path):
         load_dataset("books", tmp_path)
 
 
-def _outputs(notebook) -> str:
-    return "".join(
-        "".join(o.get("text", "")) for c in notebook.cells if c.cell_type == "code"
-        for o in c.get("outputs", [])
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("notebook", list(NOTEBOOKS))
 def test_notebook_runs_on_a_planted_data_set(planted, layout, notebook, monkeypatch, tmp_path):
-    for name, value in {"RECNN_DATA": str(planted), "RECNN_DATASET": layout,
-                        "RECNN_HOME": str(tmp_path), "RECNN_SMOKE": "1", "RECNN_THREADS": "1",
-                        "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)  # the kernel inherits them
-    monkeypatch.delenv("RECNN_RES", raising=False)
-    nb = nbformat.read(ROOT / notebook, as_version=4)
-    where = {"metadata": {"path": str((ROOT / notebook).parent)}}
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources=where).execute()
-    assert f"data set: {layout}" in _outputs(nb)
+    outputs = run_notebook(ROOT / notebook, monkeypatch, {
+        "RECNN_DATA": str(planted), "RECNN_DATASET": layout, "RECNN_HOME": str(tmp_path),
+        "RECNN_SMOKE": "1", "RECNN_THREADS": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
+    })  # fmt: skip
+    assert f"data set: {layout}" in outputs
     results = tmp_path / "runs" / "smoke" / "res" / layout / "results" / NOTEBOOKS[notebook]
     written = json.loads(results.read_text())
     assert written["dataset"] == layout and written["smoke"]
