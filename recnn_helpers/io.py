@@ -44,6 +44,7 @@ __all__ = [
     "save_policy",
     "save_weights",
     "saved_policy_seeds",
+    "ScalarLog",
     "tensorboard_writer",
     "to_numpy",
 ]
@@ -449,6 +450,76 @@ def tensorboard_writer(run_name: str, hparams: Any, root: PathLike | None = None
     writer = SummaryWriter(Path(root) / f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}")
     writer.add_text("hyperparameters", _markdown_table(hparams))
     return writer
+
+
+class ScalarLog:
+    """A training loop's scalars, for TensorBoard and for the notebook's figures, read from
+    the device once every ``every`` steps instead of once per update.
+
+    Reading a value from a tensor (``.item()``, ``float()``) waits until the device has run
+    every kernel queued before it: on a GPU, a read per update keeps the queue empty, and on
+    every device the per-update Python work grows with each scalar. ``add`` keeps the 0-d
+    tensors (detached) as they are; every ``every`` steps, and on ``flush`` / ``close``, they
+    are stacked and read in one transfer, then written to the TensorBoard ``writer`` (when one
+    is given) and to ``history``: ``{name: [(step, value), ...]}``, every step kept. Numbers
+    (a validation metric) are welcome too and wait with the rest.
+    """
+
+    def __init__(self, writer: SummaryWriter | None = None, every: int = 100):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an int >= 1 (steps between reads), got {every!r}")
+        self.writer, self.every = writer, every
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        self._pending: list[tuple[str, int, Any]] = []
+
+    def add(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """Keep ``scalars`` (0-d tensors or numbers) for ``step``; read them all when ``step``
+        is a multiple of ``every``."""
+        for name, value in scalars.items():
+            if isinstance(value, torch.Tensor):
+                if value.numel() != 1:
+                    raise ValueError(
+                        f"{name}: a scalar is one value, got shape {tuple(value.shape)}"
+                    )
+                value = value.detach().reshape(())
+            self._pending.append((name, step, value))
+        if step % self.every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Read every kept value (one transfer per device) and write it out."""
+        pending, self._pending = self._pending, []
+        tensors = [i for i, (_, _, v) in enumerate(pending) if isinstance(v, torch.Tensor)]
+        read: dict[int, float] = {}
+        by_device: dict[torch.device, list[int]] = {}
+        for i in tensors:
+            by_device.setdefault(pending[i][2].device, []).append(i)
+        for indices in by_device.values():
+            stacked = torch.stack([pending[i][2].to(torch.float64) for i in indices])
+            read |= dict(zip(indices, stacked.tolist(), strict=True))
+        for i, (name, step, value) in enumerate(pending):
+            value = read[i] if i in read else float(value)
+            self.history.setdefault(name, []).append((step, value))
+            if self.writer is not None:
+                self.writer.add_scalar(name, value, step)
+
+    def last(self, name: str) -> float:
+        """The latest value of ``name`` (read now if it waits)."""
+        self.flush()
+        if name not in self.history:
+            raise KeyError(f"no scalar {name!r} was logged; logged: {sorted(self.history)}")
+        return self.history[name][-1][1]
+
+    def values(self, name: str) -> list[float]:
+        """Every value of ``name``, in step order (read now if some wait)."""
+        self.flush()
+        return [v for _, v in self.history.get(name, [])]
+
+    def close(self) -> None:
+        """Read what waits, then close the writer."""
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _markdown_table(hparams: Mapping[str, Any]) -> str:

@@ -339,3 +339,45 @@ def test_policy_path_refuses_bad_seeds():
     for seed in (-1, 1.5, True, "0"):
         with pytest.raises(ValueError, match="seed"):
             policy_path("td3", seed)
+
+
+def test_scalar_log_reads_the_device_once_every_n_steps(tmp_path, monkeypatch):
+    import torch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from recnn_helpers.io import ScalarLog
+
+    reads = []
+    for method in ("item", "tolist", "__float__"):
+        original = getattr(torch.Tensor, method)
+
+        def counted(self, *a, _original=original, **k):
+            reads.append(self.numel())
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, method, counted)
+    writer = tensorboard_writer("run", {}, root=tmp_path)
+    log = ScalarLog(writer, every=5)
+    for step in range(1, 8):
+        loss = torch.tensor(float(step), requires_grad=True) * 2
+        log.add(step, {"loss": loss, "mean_q": loss / 4})
+        if step == 5:
+            log.add(step, {"valid_ndcg": 0.5})  # a number waits with the tensors
+        if step < 5:
+            assert not reads and not log.history, "read before the 5th step"
+    assert reads == [10]  # steps 1-5, two tensors each, in one transfer
+    log.close()  # steps 6 and 7
+    assert len(reads) == 2
+    assert log.history["loss"] == [(s, 2.0 * s) for s in range(1, 8)]
+    assert log.values("mean_q") == [s / 2 for s in range(1, 8)]
+    assert log.last("valid_ndcg") == 0.5 and log.history["valid_ndcg"] == [(5, 0.5)]
+    (run,) = tmp_path.iterdir()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss")] == log.history["loss"]
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        ScalarLog(every=0)
+    with pytest.raises(ValueError, match="a scalar is one value"):
+        ScalarLog().add(1, {"x": torch.ones(2)})
+    with pytest.raises(KeyError, match="no scalar 'nope'"):
+        log.last("nope")
