@@ -321,3 +321,24 @@ def test_rewards_of_every_transition_match_the_batches():
     env = FrameEnv(split.train, np.eye(20, 3, dtype=np.float32), frame_size=2)
     everything = env.batch(torch.arange(len(env)))
     assert torch.equal(env.rewards(), everything["reward"])
+
+
+def test_last_transitions_read_the_validation_users(monkeypatch):
+    from recnn_helpers import evaluation
+
+    frame = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.arange(6), 4),
+            "item_id": np.tile(np.arange(4), 6),
+            "rating": 4.0,
+            "timestamp": np.tile(np.arange(4), 6),
+        }
+    )
+    data = to_interactions(frame, np.arange(4))
+    env = FrameEnv(data, np.eye(4, dtype=np.float32), frame_size=2)
+    everyone = env.last_transitions()["users"].tolist()
+    assert everyone == list(range(6))  # fewer users than a validation pass: all of them
+    monkeypatch.setattr(evaluation, "VALIDATION_USERS", 3)
+    sample = evaluation.validation_users(6, 3)
+    assert env.last_transitions()["users"].tolist() == sample.tolist()
+    assert env.last_transitions(users=[4, 1])["users"].tolist() == [1, 4]
