@@ -22,6 +22,8 @@ cell gives the smoke folders:
   committed ML-100K figures and weights stay as they are.
 - ``RECNN_THREADS``: CPU threads of BLAS, OpenMP and torch (``default_threads()``; default
   the cores this process may use). Set 1 on a machine shared with other jobs.
+- ``RECNN_VALIDATION_USERS``: users of a validation pass (``evaluation.VALIDATION_USERS``,
+  read once at import; default 10,000; every user when there are fewer).
 """
 
 import os

@@ -126,7 +126,7 @@ class _Env:
         the users whose NDCG selects the model, and ML-20M's 138,493 states of 1,290 floats
         (0.7 GB, twice with the next states) are never built."""
         if users is None:
-            users = _evaluation.validation_users(self.data.num_users, _evaluation.VALIDATION_USERS)
+            users = _evaluation.validation_users(self.data.num_users)
         last = self.last.nonzero().squeeze(1)
         chosen = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device)
         return self.batch(last[torch.isin(self.users[last], chosen)])

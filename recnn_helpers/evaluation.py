@@ -9,6 +9,7 @@ averaged over all users. Used by every notebook.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -229,13 +230,31 @@ def evaluate(
     return metrics
 
 
-VALIDATION_USERS = 10_000
-"""Users of a validation pass (``validation_users``); every user when there are fewer."""
+def _validation_users_from_env(default: int = 10_000) -> int:
+    value = os.environ.get("RECNN_VALIDATION_USERS")
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"RECNN_VALIDATION_USERS must be a positive integer (users of a validation pass), "
+            f"got {value!r}; unset it for the default {default:,}"
+        )
+    return int(value)
 
 
-def validation_users(num_users: int, size: int = VALIDATION_USERS, seed: int = 0) -> np.ndarray:
+VALIDATION_USERS = _validation_users_from_env()
+"""Users of a validation pass (``validation_users``); every user when there are fewer.
+10,000 unless ``RECNN_VALIDATION_USERS`` says otherwise when the package is imported (a larger
+sample on a GPU, a smaller one to try a large data set on a laptop; the tests use it to reach
+the sampled path on small data)."""
+
+
+def validation_users(num_users: int, size: int | None = None, seed: int = 0) -> np.ndarray:
     """The sorted, seeded sample of ``size`` user indices that every validation pass reads
-    (all users when ``num_users <= size``); the same for every model, so selections compare."""
+    (all users when ``num_users <= size``); the same for every model, so selections compare.
+    ``size`` defaults to ``VALIDATION_USERS`` read at call time, so that the evaluator and
+    ``last_transitions`` of the environments always read the same users."""
+    size = VALIDATION_USERS if size is None else _validate.positive_int("size", size)
     if num_users <= size:
         return np.arange(num_users)
     return np.sort(np.random.default_rng(seed).choice(num_users, size, replace=False))

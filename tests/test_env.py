@@ -342,3 +342,26 @@ def test_last_transitions_read_the_validation_users(monkeypatch):
     sample = evaluation.validation_users(6, 3)
     assert env.last_transitions()["users"].tolist() == sample.tolist()
     assert env.last_transitions(users=[4, 1])["users"].tolist() == [1, 4]
+    # The evaluator validates on the same users: the size is read when called, not when the
+    # module was imported.
+    split = leave_one_out(data)
+    scored = []
+
+    def score(users, history):
+        scored.extend(users.tolist())
+        return torch.zeros(len(users), split.num_items)
+
+    evaluation.evaluate(score, split, "valid")
+    assert scored == sample.tolist()
+
+
+def test_validation_users_obey_recnn_validation_users(monkeypatch):
+    from recnn_helpers import evaluation
+
+    monkeypatch.setenv("RECNN_VALIDATION_USERS", "250")
+    assert evaluation._validation_users_from_env() == 250
+    monkeypatch.setenv("RECNN_VALIDATION_USERS", "0")
+    with pytest.raises(ValueError, match="RECNN_VALIDATION_USERS must be a positive integer"):
+        evaluation._validation_users_from_env()
+    monkeypatch.delenv("RECNN_VALIDATION_USERS")
+    assert evaluation._validation_users_from_env() == 10_000
