@@ -61,12 +61,21 @@ def use_dataset(name: str) -> "Paths":
     return paths()
 
 
+def positive_int_from_env(name: str, default: int | None = None) -> int | None:
+    """The positive integer in environment variable ``name``, else ``default`` (unset or empty)."""
+    if value := os.environ.get(name):
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"{name} must be a positive integer, got {value!r}; unset it for the default"
+            )
+        return int(value)
+    return default
+
+
 def default_threads() -> int:
     """``RECNN_THREADS``, else the CPU cores this process may use (its affinity mask)."""
-    if value := os.environ.get("RECNN_THREADS"):
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"RECNN_THREADS must be a positive integer, got {value!r}")
-        return int(value)
+    if threads := positive_int_from_env("RECNN_THREADS"):
+        return threads
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 

@@ -9,7 +9,6 @@ averaged over all users. Used by every notebook.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from . import _validate
+from . import _validate, positive_int_from_env
 from .data import Interactions, LeaveOneOut
 
 KS = (10, 20)
@@ -231,15 +230,7 @@ def evaluate(
 
 
 def _validation_users_from_env(default: int = 10_000) -> int:
-    value = os.environ.get("RECNN_VALIDATION_USERS")
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"RECNN_VALIDATION_USERS must be a positive integer (users of a validation pass), "
-            f"got {value!r}; unset it for the default {default:,}"
-        )
-    return int(value)
+    return positive_int_from_env("RECNN_VALIDATION_USERS", default)
 
 
 VALIDATION_USERS = _validation_users_from_env()
